@@ -1,0 +1,163 @@
+# zhook — top-level build.
+#
+#   make            bin/zhook-ingress bin/zhook-scheduler bin/zhook-deliverer
+#   make run        build and start the local pipeline (scripts/run-local.sh)
+#   make test       unit tests (cmocka) + end-to-end tests (tests/e2e/*.sh)
+#   make fuzz       bounded libFuzzer run over every proto decoder (clang)
+#   make lint       clang-format check, cppcheck, banned-function grep
+#   make SANITIZE=1 ...   ASan+UBSan build (no recovery) into bin/san/
+#
+# Layout: common/ and proto/ build static libraries; each process folder builds
+# a library of its modules plus main.c into one binary. Files named *_test.c
+# are cmocka groups linked into one runner (bin/zhook-unit); *_fuzz.c are
+# libFuzzer targets; tests/*.c are test tools (receiver, free-port picker).
+
+SHELL := /bin/sh
+PKGS  := libczmq libzmq msgpack lmdb libcurl jansson openssl
+DEB_PKGS := pkg-config make gcc libzmq3-dev libczmq-dev libcivetweb-dev libmsgpack-dev \
+            liblmdb-dev lmdb-utils libcurl4-openssl-dev libjansson-dev libssl-dev \
+            libcmocka-dev curl procps
+DEB_TEST_PKGS := clang libclang-rt-14-dev
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARN    := -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
+           -Wmissing-prototypes -Wvla -Werror
+CPPFLAGS += -D_GNU_SOURCE -I. -MMD -MP
+
+ifeq ($(SANITIZE),1)
+  VARIANT  := san
+  BIN      := bin/san
+  SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+  HARDEN   :=
+  HARDEN_LD :=
+else
+  VARIANT  := rel
+  BIN      := bin
+  SANFLAGS :=
+  HARDEN   := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+  HARDEN_LD := -pie -Wl,-z,relro,-z,now
+endif
+OBJ := build/$(VARIANT)
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcivetweb -lpthread -lm
+ALL_CFLAGS := $(WARN) $(CFLAGS) $(HARDEN) $(SANFLAGS) $(PKG_CFLAGS)
+ALL_LDFLAGS := $(LDFLAGS) $(HARDEN_LD) $(SANFLAGS)
+
+lib_srcs = $(filter-out $(1)/main.c $(wildcard $(1)/*_test.c) $(wildcard $(1)/*_fuzz.c),$(wildcard $(1)/*.c))
+COMMON_SRCS := $(call lib_srcs,common)
+PROTO_SRCS  := $(call lib_srcs,proto)
+SCH_SRCS    := $(call lib_srcs,scheduler)
+DLV_SRCS    := $(call lib_srcs,deliverer)
+ING_SRCS    := $(call lib_srcs,ingress)
+TEST_SRCS   := $(wildcard common/*_test.c proto/*_test.c scheduler/*_test.c deliverer/*_test.c ingress/*_test.c)
+TOOL_SRCS   := $(filter-out tests/unit_main.c,$(wildcard tests/*.c))
+
+objs = $(patsubst %.c,$(OBJ)/%.o,$(1))
+LIBCOMMON := $(OBJ)/libzhcommon.a
+LIBPROTO  := $(OBJ)/libzhproto.a
+LIBSCH    := $(OBJ)/libzhsch.a
+LIBDLV    := $(OBJ)/libzhdlv.a
+LIBING    := $(OBJ)/libzhing.a
+
+PROGRAMS := $(BIN)/zhook-ingress $(BIN)/zhook-scheduler $(BIN)/zhook-deliverer
+TOOLS    := $(patsubst tests/%.c,$(BIN)/%,$(TOOL_SRCS))
+UNIT     := $(BIN)/zhook-unit
+
+.PHONY: all run test unit e2e fuzz lint clean deps check-deps tools
+all: check-deps $(PROGRAMS)
+
+# --- dependencies ---------------------------------------------------------
+# Installs missing Debian packages when root, else prints the apt-get line.
+deps check-deps:
+	@sh scripts/deps.sh $(DEB_PKGS)
+
+deps-test:
+	@sh scripts/deps.sh $(DEB_PKGS) $(DEB_TEST_PKGS)
+
+# --- libraries and programs ----------------------------------------------
+$(OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIBCOMMON): $(call objs,$(COMMON_SRCS))
+$(LIBPROTO):  $(call objs,$(PROTO_SRCS))
+$(LIBSCH):    $(call objs,$(SCH_SRCS))
+$(LIBDLV):    $(call objs,$(DLV_SRCS))
+$(LIBING):    $(call objs,$(ING_SRCS))
+$(OBJ)/%.a:
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN)/zhook-scheduler: $(OBJ)/scheduler/main.o $(LIBSCH) $(LIBPROTO) $(LIBCOMMON)
+$(BIN)/zhook-deliverer: $(OBJ)/deliverer/main.o $(LIBDLV) $(LIBPROTO) $(LIBCOMMON)
+$(BIN)/zhook-ingress:   $(OBJ)/ingress/main.o $(LIBING) $(LIBPROTO) $(LIBCOMMON)
+$(PROGRAMS):
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BIN)/%: $(OBJ)/tests/%.o $(LIBPROTO) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+tools: $(TOOLS)
+
+# --- unit tests: one cmocka runner, groups found by file name -------------
+$(OBJ)/unit_groups.inc: $(TEST_SRCS)
+	@mkdir -p $(dir $@)
+	@printf '' > $@.tmp
+	@for f in $(TEST_SRCS); do b=$$(basename $$f .c); echo "ZH_TEST_GROUP ($$b)" >> $@.tmp; done
+	@cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
+$(OBJ)/tests/unit_main.o: tests/unit_main.c $(OBJ)/unit_groups.inc
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -I$(OBJ) $(ALL_CFLAGS) -c $< -o $@
+$(UNIT): $(OBJ)/tests/unit_main.o $(call objs,$(TEST_SRCS)) $(LIBSCH) $(LIBDLV) $(LIBING) $(LIBPROTO) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+
+unit: check-deps $(UNIT)
+	$(UNIT)
+
+e2e: check-deps $(PROGRAMS) $(TOOLS)
+	ZH_BIN=$(abspath $(BIN)) sh tests/e2e/run.sh
+
+test: deps-test $(PROGRAMS) $(TOOLS) $(UNIT)
+	$(UNIT)
+	ZH_BIN=$(abspath $(BIN)) sh tests/e2e/run.sh
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-20}
+
+# --- fuzzing (clang libFuzzer + ASan/UBSan) ------------------------------
+FUZZ_SECONDS ?= 20
+FUZZ_SRCS := $(wildcard proto/*_fuzz.c)
+FUZZ_BINS := $(patsubst proto/%.c,bin/fuzz/%,$(FUZZ_SRCS))
+bin/fuzz/%: proto/%.c $(PROTO_SRCS) $(COMMON_SRCS)
+	@mkdir -p bin/fuzz
+	clang -std=c11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined \
+	  -fno-sanitize-recover=all $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS)
+fuzz: $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do \
+	  mkdir -p build/fuzz-corpus/$$(basename $$f); \
+	  echo "fuzz: $$f for $(FUZZ_SECONDS)s (rss limit 256 MB)"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=256 -malloc_limit_mb=64 -print_final_stats=1 \
+	    build/fuzz-corpus/$$(basename $$f) proto/fuzz-seeds >build/fuzz-$$(basename $$f).log 2>&1 \
+	    || { tail -40 build/fuzz-$$(basename $$f).log; exit 1; }; \
+	  grep -E 'stat::number_of_executed_runs' build/fuzz-$$(basename $$f).log; \
+	done
+
+# --- running locally ------------------------------------------------------
+run: check-deps $(PROGRAMS)
+	sh scripts/run-local.sh
+
+# --- lint -----------------------------------------------------------------
+LINT_SRCS = $(wildcard common/*.[ch] proto/*.[ch] scheduler/*.[ch] deliverer/*.[ch] ingress/*.[ch] tests/*.[ch])
+lint:
+	clang-format --dry-run --Werror $(LINT_SRCS)
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
+	  --suppress=missingIncludeSystem -I. common proto scheduler deliverer ingress
+	@! grep -nE '\b(sprintf|strcat|strncpy|atoi|atol|gets|strtok)[[:space:]]*\(' $(LINT_SRCS) \
+	  || { echo "lint: banned function"; exit 1; }
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)
