@@ -172,6 +172,7 @@ typedef struct {
     int64_t deliver_at_ms;      /* due time asked for */
     int64_t next_attempt_ms;    /* due-index time: next attempt, or lease end when in flight; 0 when ended */
     uint32_t attempt;           /* number of the latest dispatch (fencing token) */
+    uint32_t attempt_base;      /* value of attempt at the last replay: max_attempts counts from here */
     char *dead_reason;          /* "max_attempts", "gone", ... when dead, else NULL */
     int64_t ended_ms;           /* when it became delivered/dead/cancelled; 0 if not ended */
     proto_attempt_t *attempts;  /* history, oldest first */
