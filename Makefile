@@ -65,7 +65,7 @@ PROGRAMS := $(BIN)/zhook-ingress $(BIN)/zhook-scheduler $(BIN)/zhook-deliverer
 TOOLS    := $(patsubst tests/%.c,$(BIN)/%,$(TOOL_SRCS))
 UNIT     := $(BIN)/zhook-unit
 
-.PHONY: all run test unit e2e fuzz lint clean deps check-deps tools
+.PHONY: all run test unit e2e fuzz lint clean deps deps-test check-deps tools
 all: check-deps $(PROGRAMS)
 
 # --- dependencies ---------------------------------------------------------
@@ -119,12 +119,15 @@ unit: check-deps $(UNIT)
 	$(UNIT)
 
 e2e: check-deps $(PROGRAMS) $(TOOLS)
-	ZH_BIN=$(abspath $(BIN)) sh tests/e2e/run.sh
+	ZH_BIN=$(abspath $(BIN)) ZH_SANITIZE=$(SANITIZE) sh tests/e2e/run.sh
 
+# The sanitizer run skips the fuzzers: they are ASan/UBSan builds already.
 test: deps-test $(PROGRAMS) $(TOOLS) $(UNIT)
 	$(UNIT)
-	ZH_BIN=$(abspath $(BIN)) sh tests/e2e/run.sh
-	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-20}
+	ZH_BIN=$(abspath $(BIN)) ZH_SANITIZE=$(SANITIZE) sh tests/e2e/run.sh
+ifneq ($(SANITIZE),1)
+	$(MAKE) --no-print-directory fuzz
+endif
 
 # --- fuzzing (clang libFuzzer + ASan/UBSan) ------------------------------
 FUZZ_SECONDS ?= 20
