@@ -65,8 +65,12 @@ PROGRAMS := $(BIN)/zhook-ingress $(BIN)/zhook-scheduler $(BIN)/zhook-deliverer
 TOOLS    := $(patsubst tests/%.c,$(BIN)/%,$(TOOL_SRCS))
 UNIT     := $(BIN)/zhook-unit
 
-.PHONY: all run test unit e2e fuzz lint clean deps deps-test check-deps tools
-all: check-deps $(PROGRAMS)
+.PHONY: all programs run test unit e2e fuzz lint clean deps deps-test check-deps tools
+# Top-level goals first make sure the Debian packages are there, then build in a
+# sub-make, so pkg-config is asked only once the packages exist.
+all: check-deps
+	@$(MAKE) --no-print-directory programs
+programs: $(PROGRAMS)
 
 # --- dependencies ---------------------------------------------------------
 # Installs missing Debian packages when root, else prints the apt-get line.
@@ -115,14 +119,17 @@ $(UNIT): $(OBJ)/tests/unit_main.o $(call objs,$(TEST_SRCS)) $(LIBSCH) $(LIBDLV) 
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
 
-unit: check-deps $(UNIT)
+unit: check-deps
+	@$(MAKE) --no-print-directory $(UNIT)
 	$(UNIT)
 
-e2e: check-deps $(PROGRAMS) $(TOOLS)
+e2e: check-deps
+	@$(MAKE) --no-print-directory $(PROGRAMS) $(TOOLS)
 	ZH_BIN=$(abspath $(BIN)) ZH_SANITIZE=$(SANITIZE) sh tests/e2e/run.sh
 
 # The sanitizer run skips the fuzzers: they are ASan/UBSan builds already.
-test: deps-test $(PROGRAMS) $(TOOLS) $(UNIT)
+test: deps-test
+	@$(MAKE) --no-print-directory $(PROGRAMS) $(TOOLS) $(UNIT)
 	$(UNIT)
 	ZH_BIN=$(abspath $(BIN)) ZH_SANITIZE=$(SANITIZE) sh tests/e2e/run.sh
 ifneq ($(SANITIZE),1)
@@ -148,8 +155,9 @@ fuzz: $(FUZZ_BINS)
 	done
 
 # --- running locally ------------------------------------------------------
-run: check-deps $(PROGRAMS)
-	sh scripts/run-local.sh
+run: check-deps
+	@$(MAKE) --no-print-directory $(PROGRAMS)
+	ZH_BIN=$(BIN) sh scripts/run-local.sh
 
 # --- lint -----------------------------------------------------------------
 LINT_SRCS = $(wildcard common/*.[ch] proto/*.[ch] scheduler/*.[ch] deliverer/*.[ch] ingress/*.[ch] tests/*.[ch])
