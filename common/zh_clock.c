@@ -11,7 +11,7 @@ zh_clock_wall_ms (void)
 {
     struct timespec ts;
     clock_gettime (CLOCK_REALTIME, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int64_t
@@ -19,7 +19,7 @@ zh_clock_mono_ms (void)
 {
     struct timespec ts;
     clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int64_t
@@ -27,7 +27,7 @@ zh_clock_mono_us (void)
 {
     struct timespec ts;
     clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 int
@@ -35,13 +35,13 @@ zh_time_format (int64_t ms, char *buf, size_t size)
 {
     if (ms < 0 || ms > 253402300799999LL || size < 25)
         return -1;
-    time_t secs = (time_t) (ms / 1000);
+    time_t secs = (time_t)(ms / 1000);
     struct tm tm;
     if (!gmtime_r (&secs, &tm))
         return -1;
-    int n = snprintf (buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                      (int) (ms % 1000));
+    int n =
+        snprintf (buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
     return (n == 24) ? 0 : -1;
 }
 
@@ -51,7 +51,7 @@ s_digits (const char **p, int n)
 {
     int v = 0;
     for (int i = 0; i < n; i++) {
-        if (!isdigit ((unsigned char) (*p)[i]))
+        if (!isdigit ((unsigned char)(*p)[i]))
             return -1;
         v = v * 10 + ((*p)[i] - '0');
     }
@@ -72,7 +72,7 @@ s_expect (const char **p, const char *chars)
 static int
 s_days_in_month (int year, int month)
 {
-    static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
     return days[month - 1] + (month == 2 && leap);
 }
@@ -97,13 +97,13 @@ zh_time_parse (const char *text, int64_t *ms)
     if (min < 0 || min > 59 || s_expect (&p, ":"))
         return -1;
     int sec = s_digits (&p, 2);
-    if (sec < 0 || sec > 60)   /* 60: leap second, folded into the next minute */
+    if (sec < 0 || sec > 60) /* 60: leap second, folded into the next minute */
         return -1;
     int frac_ms = 0;
     if (*p == '.') {
         p++;
         int nd = 0;
-        while (isdigit ((unsigned char) *p)) {
+        while (isdigit ((unsigned char)*p)) {
             if (nd < 3)
                 frac_ms = frac_ms * 10 + (*p - '0');
             nd++;
@@ -132,7 +132,7 @@ zh_time_parse (const char *text, int64_t *ms)
         return -1;
     if (*p)
         return -1;
-    struct tm tm = { 0 };
+    struct tm tm = {0};
     tm.tm_year = year - 1900;
     tm.tm_mon = mon - 1;
     tm.tm_mday = day;
@@ -140,10 +140,10 @@ zh_time_parse (const char *text, int64_t *ms)
     tm.tm_min = min;
     tm.tm_sec = sec;
     time_t secs = timegm (&tm);
-    if (secs == (time_t) -1)
+    if (secs == (time_t)-1)
         return -1;
-    int64_t v = ((int64_t) secs - (int64_t) offset_min * 60) * 1000 + frac_ms;
-    if (v < 0)
+    int64_t v = ((int64_t)secs - (int64_t)offset_min * 60) * 1000 + frac_ms;
+    if (v < 0 || v > 253402300799999LL) /* keep every parsed time formattable */
         return -1;
     *ms = v;
     return 0;

@@ -97,8 +97,8 @@ zh_config_int (const char *name, int64_t def, int64_t min, int64_t max, int64_t 
     free (v);
     if (bad) {
         char expected[96];
-        snprintf (expected, sizeof expected, "an integer from %lld to %lld", (long long) min,
-                  (long long) max);
+        snprintf (expected, sizeof expected, "an integer from %lld to %lld", (long long)min,
+                  (long long)max);
         s_invalid (name, expected);
         return -1;
     }
@@ -115,11 +115,11 @@ zh_config_bool (const char *name, bool def, bool *out)
     int rc = 0;
     if (!v || !*v)
         *out = def;
-    else if (!strcasecmp (v, "1") || !strcasecmp (v, "on") || !strcasecmp (v, "true")
-             || !strcasecmp (v, "yes"))
+    else if (!strcasecmp (v, "1") || !strcasecmp (v, "on") || !strcasecmp (v, "true") ||
+             !strcasecmp (v, "yes"))
         *out = true;
-    else if (!strcasecmp (v, "0") || !strcasecmp (v, "off") || !strcasecmp (v, "false")
-             || !strcasecmp (v, "no"))
+    else if (!strcasecmp (v, "0") || !strcasecmp (v, "off") || !strcasecmp (v, "false") ||
+             !strcasecmp (v, "no"))
         *out = false;
     else {
         s_invalid (name, "one of 1/0, on/off, true/false, yes/no");
@@ -141,10 +141,11 @@ zh_config_listen (const char *name, const char *def, char **out)
         char *end;
         errno = 0;
         long port = strtol (colon + 1, &end, 10);
-        ok = !errno && !*end && port >= 0 && port <= 65535;
+        /* digits only: strtol alone would take " 80" or "+80" */
+        ok = colon[1] >= '0' && colon[1] <= '9' && !errno && !*end && port >= 0 && port <= 65535;
         for (const char *p = v; ok && p < colon; p++)
-            ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')
-                 || *p == '.' || *p == '-';
+            ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                 *p == '.' || *p == '-';
     }
     if (!ok) {
         s_invalid (name, "host:port, for example 0.0.0.0:8080");
@@ -191,8 +192,8 @@ zh_config_args (int argc, char **argv, const char *summary, const zh_config_var_
                 "given as VAR_FILE=/path/to/file holding the value):\n\n",
                 argv[0], ZH_VERSION, summary, argv[0]);
         for (const zh_config_var_t *v = vars; v->name; v++)
-            printf ("  %-30s default: %s\n  %-30s %s\n", v->name, (v->def && *v->def) ? v->def : "(unset)",
-                    "", v->help);
+            printf ("  %-30s default: %s\n  %-30s %s\n", v->name,
+                    (v->def && *v->def) ? v->def : "(unset)", "", v->help);
         return 1;
     }
     if (argc == 2 && !strcmp (argv[1], "--version")) {

@@ -26,7 +26,7 @@ zh_random_bytes (void *buf, size_t n)
             return -1;
         }
         p += got;
-        n -= (size_t) got;
+        n -= (size_t)got;
     }
     return 0;
 }
@@ -38,7 +38,7 @@ zh_random_u64 (void)
     uint64_t v;
     if (zh_random_bytes (&v, sizeof v) == 0)
         return v;
-    v = (uint64_t) zh_clock_mono_us () ^ (++counter * 0x9E3779B97F4A7C15ULL);
+    v = (uint64_t)zh_clock_mono_us () ^ (++counter * 0x9E3779B97F4A7C15ULL);
     return v;
 }
 
@@ -58,7 +58,7 @@ zh_id_new (const char *prefix, char *buf, size_t size)
         while (i >= 0 && ++s_last_rand[i] == 0)
             i--;
         if (i < 0)
-            now = ++s_last_ms;  /* 80-bit overflow: borrow the next millisecond */
+            now = ++s_last_ms; /* 80-bit overflow: borrow the next millisecond */
     }
     else if (zh_random_bytes (s_last_rand, sizeof s_last_rand) != 0) {
         pthread_mutex_unlock (&s_lock);
@@ -66,7 +66,7 @@ zh_id_new (const char *prefix, char *buf, size_t size)
     }
     s_last_ms = now;
     for (int i = 0; i < 6; i++)
-        bytes[i] = (uint8_t) ((uint64_t) now >> (40 - 8 * i));
+        bytes[i] = (uint8_t)((uint64_t)now >> (40 - 8 * i));
     memcpy (bytes + 6, s_last_rand, 10);
     pthread_mutex_unlock (&s_lock);
 
@@ -74,7 +74,7 @@ zh_id_new (const char *prefix, char *buf, size_t size)
     buf[plen] = '_';
     char *out = buf + plen + 1;
     /* 128 bits -> 26 chars: the first char carries the top 3 bits */
-    int bit = -2;   /* 26*5 = 130 bits: two leading zero bits */
+    int bit = -2; /* 26*5 = 130 bits: two leading zero bits */
     for (int c = 0; c < ZH_ULID_LEN; c++) {
         int v = 0;
         for (int k = 0; k < 5; k++, bit++) {

@@ -28,8 +28,8 @@ zh_signal_init (void)
     sa.sa_handler = s_on_signal;
     sigemptyset (&sa.sa_mask);
     /* no SA_RESTART: blocking polls must return so loops see the flag */
-    if (sigaction (SIGTERM, &sa, NULL) || sigaction (SIGINT, &sa, NULL)
-        || sigaction (SIGHUP, &sa, NULL))
+    if (sigaction (SIGTERM, &sa, NULL) || sigaction (SIGINT, &sa, NULL) ||
+        sigaction (SIGHUP, &sa, NULL))
         return -1;
     sa.sa_handler = SIG_IGN;
     if (sigaction (SIGPIPE, &sa, NULL))
