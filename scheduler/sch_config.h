@@ -1,0 +1,47 @@
+/*  sch_config.h — the scheduler's settings, read once from the environment.
+ *
+ *  sch_config_new () reads every ZHOOK_* variable the scheduler knows (table
+ *  sch_config_vars, also printed by --help), validates it and returns a
+ *  read-only struct. A bad value is logged by common/zh_config (one line
+ *  naming the variable) and sch_config_new returns NULL: main exits 2. */
+#ifndef SCH_CONFIG_H
+#define SCH_CONFIG_H
+
+#include "common/zh_config.h"
+#include "common/zh_log.h"
+#include "scheduler/sch_policy.h"
+
+#include <stdint.h>
+
+/* Scheduler defaults not shared with other stages (zh_defaults.h has the rest) */
+#define SCH_DEF_PURGE_INTERVAL_MS 60000 /* period of the retention purge */
+
+typedef struct {
+    zh_log_level_t log_level; // ZHOOK_LOG_LEVEL
+    char *data_dir; // LMDB environment directory (created when missing)
+    uint64_t map_size_mb; // LMDB map size in MiB, 1..1048576
+    char *ops_listen; // host:port of /live, /ready, /metrics
+    char *submit_endpoint; // PULL binds here (ingress submissions and commands)
+    char *publish_endpoint; // PUB binds here (replies, heartbeats)
+    char *dispatch_endpoint; // PUSH binds here (due deliveries)
+    char *results_endpoint; // PULL binds here (deliverer results, heartbeats)
+    uint32_t heartbeat_ms; // heartbeat period and ZMTP heartbeat interval, ms
+    uint32_t commit_batch; // most submissions or results applied per write txn
+    uint32_t dispatch_batch; // most dispatches leased per write txn
+    uint32_t purge_batch; // most ended messages purged per write txn
+    uint32_t deliverer_timeout_ms; // a deliverer silent this long has no capacity, ms
+    uint32_t purge_interval_ms; // period of the retention purge, ms
+    sch_policy_t policy; // delivery policy (attempts, backoff, windows)
+} sch_config_t;
+
+/* Every variable with its default, for --help; ends with {NULL}. */
+extern const zh_config_var_t sch_config_vars[];
+
+/* Reads and validates the environment. NULL (after logging the variable)
+ * on a bad value or out of memory. */
+sch_config_t *sch_config_new (void);
+
+/* Frees the config and nulls *self_p; accepts NULL. */
+void sch_config_destroy (sch_config_t **self_p);
+
+#endif

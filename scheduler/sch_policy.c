@@ -1,0 +1,54 @@
+/*  sch_policy.c — backoff, Retry-After and attempt outcomes (pure). */
+#include "scheduler/sch_policy.h"
+
+#include <string.h>
+
+int64_t
+sch_policy_backoff_ms (const sch_policy_t *self, uint32_t k, uint64_t rnd)
+{
+    int64_t max = self->retry_max_ms > 0 ? self->retry_max_ms : 1;
+    int64_t base = self->retry_base_ms > 0 ? self->retry_base_ms : 1;
+    uint32_t shift = k > 1 ? k - 1 : 0;
+    int64_t delay;
+    if (base >= max || shift >= 62 || base > (max >> shift))
+        delay = max;
+    else
+        delay = base << shift;
+    /* jitter in [0.8, 1.2] x delay; delay <= retry_max, so 2 delay cannot overflow */
+    int64_t span = delay * 2 / 5;
+    int64_t jittered = delay - delay / 5 + (int64_t)(rnd % ((uint64_t)span + 1));
+    if (jittered > max)
+        jittered = max;
+    return jittered < 0 ? 0 : jittered;
+}
+
+int64_t
+sch_policy_retry_delay_ms (const sch_policy_t *self, uint32_t k, int64_t retry_after_ms,
+                           uint64_t rnd)
+{
+    if (retry_after_ms >= 0)
+        return retry_after_ms < self->retry_max_ms ? retry_after_ms : self->retry_max_ms;
+    return sch_policy_backoff_ms (self, k, rnd);
+}
+
+sch_outcome_t
+sch_policy_classify (const proto_result_t *result, uint32_t k, uint32_t max_attempts,
+                     const char **reason)
+{
+    *reason = NULL;
+    if (!result->error && result->status_code >= 200 && result->status_code <= 299)
+        return SCH_OUTCOME_DELIVERED;
+    if (!result->error && result->status_code == 410) {
+        *reason = "gone";
+        return SCH_OUTCOME_DEAD;
+    }
+    if (result->error && strcmp (result->error, "blocked_destination") == 0) {
+        *reason = "blocked_destination";
+        return SCH_OUTCOME_DEAD;
+    }
+    if (k >= max_attempts) {
+        *reason = "max_attempts";
+        return SCH_OUTCOME_DEAD;
+    }
+    return SCH_OUTCOME_RETRY;
+}

@@ -1,0 +1,923 @@
+/*  sch_server.c — the scheduler's single-threaded loop.
+ *
+ *  Each turn: wait (computed timeout) -> drain submit (<= COMMIT_BATCH
+ *  frames) into one write transaction, commit synced, then publish the
+ *  replies -> drain results and heartbeats into one transaction -> expire
+ *  leases and lease due messages up to the dispatch budget in one
+ *  transaction, then send the dispatches -> heartbeat and purge when their
+ *  time has come. Replies and dispatches never leave before their commit:
+ *  a 202 or a dispatch always describes durable state.
+ *
+ *  A batch that fails (MDB_MAP_FULL, any LMDB error) is aborted and its
+ *  requests are applied again one transaction each, so one request that
+ *  does not fit gets 507 and the others their normal answer. */
+#include "scheduler/sch_server.h"
+#include "scheduler/sch_store.h"
+#include "common/zh_clock.h"
+#include "common/zh_log.h"
+#include "common/zh_metrics.h"
+#include "common/zh_ops.h"
+#include "common/zh_signal.h"
+
+#include <czmq.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_SUBMIT_RCVHWM 100000
+#define S_RESULTS_RCVHWM 100000
+#define S_PUBLISH_SNDHWM 100000
+#define S_DISPATCH_SNDHWM 1000
+#define S_LINGER_MS 1000
+#define S_DELIVERERS_MAX 1024 /* deliverer ids remembered at most */
+#define S_DELIVERER_ID_MAX 128
+#define S_RATE_SLOTS 10 /* heartbeats of history behind STATUS rates */
+#define S_STORE_RETRY_MS 1000 /* pause of dispatch/purge after a failed commit */
+
+typedef struct {
+    char id[S_DELIVERER_ID_MAX + 1]; // instance id from its heartbeats
+    uint32_t capacity; // its ZHOOK_CONCURRENCY
+    bool stopping; // draining: no more work
+    int64_t heard_mono; // last heartbeat, monotonic ms
+} s_deliverer_t;
+
+typedef struct {
+    proto_submit_t *submit; // one of submit or command
+    proto_command_t *command;
+    proto_reply_t *reply; // built while applying, published after the commit
+} s_req_t;
+
+typedef struct {
+    int64_t mono; // when the snapshot was taken, monotonic ms
+    uint64_t commits, accepted, dispatched, delivered;
+} s_rate_t;
+
+struct _sch_server_t {
+    const sch_config_t *cfg;
+    sch_store_t *store;
+    zsock_t *submit, *publish, *dispatch, *results;
+    zpoller_t *poller;
+    zh_metrics_t *metrics;
+    zh_ops_t *ops;
+    atomic_bool ready; // read by civetweb threads (/ready)
+
+    s_deliverer_t *deliverers; // live deliverers, S_DELIVERERS_MAX at most
+    size_t deliverer_count;
+    s_req_t *reqs; // commit_batch slots
+    proto_result_t **results_buf; // commit_batch slots
+    sch_event_t *events; // max (commit_batch, dispatch_batch) slots
+    proto_dispatch_t **dispatches; // dispatch_batch slots
+    int64_t next_hb_mono, next_purge_mono, store_retry_mono;
+    s_rate_t rates[S_RATE_SLOTS];
+    size_t rate_next;
+
+    zh_counter_t *accepted, *commits, *dispatched, *delivered, *retries, *dead, *expiries, *stale,
+        *replayed, *purged, *store_full, *malformed;
+    zh_gauge_t *pending, *in_flight, *deliverers_g, *capacity_g;
+    zh_histogram_t *batch_size, *lateness;
+};
+
+static const double s_batch_bounds[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000};
+static const double s_lateness_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                           2.5,   5,    10,    30,   60,  300,  900, 3600};
+
+static bool
+s_ready (void *arg)
+{
+    sch_server_t *self = arg;
+    return atomic_load (&self->ready);
+}
+
+static int
+s_metrics_init (sch_server_t *self)
+{
+    zh_metrics_t *m = self->metrics;
+#define S_C(field, name, help)                                                                     \
+    (self->field = zh_metrics_counter (m, "zhook_scheduler_" name, help, NULL))
+#define S_G(field, name, help)                                                                     \
+    (self->field = zh_metrics_gauge (m, "zhook_scheduler_" name, help, NULL))
+    if (!S_C (accepted, "accepted_total", "Messages accepted (committed)") ||
+        !S_C (commits, "commits_total", "Synced write transactions committed") ||
+        !S_C (dispatched, "dispatched_total", "Deliveries leased and sent to deliverers") ||
+        !S_C (delivered, "delivered_total", "Messages delivered (2xx)") ||
+        !S_C (retries, "retries_total", "Failed attempts scheduled for a retry") ||
+        !S_C (dead, "dead_total", "Messages moved to the dead-letter queue") ||
+        !S_C (expiries, "lease_expiries_total", "Leases that ended without a result") ||
+        !S_C (stale, "stale_results_total", "Results ignored: other attempt or not in flight") ||
+        !S_C (replayed, "idempotent_replays_total",
+              "Submissions answered from the idempotency index") ||
+        !S_C (purged, "purged_total", "Ended messages purged after retention") ||
+        !S_C (store_full, "store_full_total",
+              "Transactions aborted because the LMDB map is full") ||
+        !S_C (malformed, "malformed_frames_total", "Frames dropped because they did not decode") ||
+        !S_G (pending, "pending", "Messages waiting: scheduled or retrying") ||
+        !S_G (in_flight, "in_flight", "Messages leased to deliverers") ||
+        !S_G (deliverers_g, "deliverers", "Deliverers heard recently and not stopping") ||
+        !S_G (capacity_g, "capacity", "Sum of the capacity of live deliverers"))
+        return -1;
+#undef S_C
+#undef S_G
+    self->batch_size = zh_metrics_histogram (
+        m, "zhook_scheduler_commit_batch_size", "Submissions and commands per write transaction",
+        NULL, s_batch_bounds, sizeof s_batch_bounds / sizeof s_batch_bounds[0]);
+    self->lateness = zh_metrics_histogram (m, "zhook_scheduler_dispatch_lateness_seconds",
+                                           "Dispatch time minus due time", NULL, s_lateness_bounds,
+                                           sizeof s_lateness_bounds / sizeof s_lateness_bounds[0]);
+    return self->batch_size && self->lateness ? 0 : -1;
+}
+
+static zsock_t *
+s_socket (int type, const char *endpoint, const char *what, int hwm, int linger)
+{
+    zsock_t *sock = zsock_new (type);
+    if (!sock) {
+        zh_error ("cannot create socket", "s:socket", what, NULL);
+        return NULL;
+    }
+    if (type == ZMQ_PULL)
+        zsock_set_rcvhwm (sock, hwm);
+    else
+        zsock_set_sndhwm (sock, hwm);
+    zsock_set_linger (sock, linger);
+    if (zsock_bind (sock, "%s", endpoint) < 0) {
+        zh_error ("cannot bind socket", "s:socket", what, "s:endpoint", endpoint, "s:error",
+                  zmq_strerror (zmq_errno ()), NULL);
+        zsock_destroy (&sock);
+    }
+    return sock;
+}
+
+sch_server_t *
+sch_server_new (const sch_config_t *cfg)
+{
+    sch_server_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->cfg = cfg;
+    atomic_init (&self->ready, false);
+    size_t evs = cfg->commit_batch > cfg->dispatch_batch ? cfg->commit_batch : cfg->dispatch_batch;
+    self->deliverers = calloc (S_DELIVERERS_MAX, sizeof *self->deliverers);
+    self->reqs = calloc (cfg->commit_batch, sizeof *self->reqs);
+    self->results_buf = calloc (cfg->commit_batch, sizeof *self->results_buf);
+    self->events = calloc (evs, sizeof *self->events);
+    self->dispatches = calloc (cfg->dispatch_batch, sizeof *self->dispatches);
+    self->metrics = zh_metrics_new ();
+    if (!self->deliverers || !self->reqs || !self->results_buf || !self->events ||
+        !self->dispatches || !self->metrics || s_metrics_init (self)) {
+        zh_error ("out of memory at start", NULL);
+        goto fail;
+    }
+    sch_store_rc_t rc;
+    self->store = sch_store_new (cfg->data_dir, cfg->map_size_mb << 20, &cfg->policy, &rc);
+    if (!self->store) {
+        zh_error ("cannot open the store", "s:dir", cfg->data_dir, "s:error",
+                  sch_store_strerror (rc), NULL);
+        goto fail;
+    }
+    self->submit = s_socket (ZMQ_PULL, cfg->submit_endpoint, "submit", S_SUBMIT_RCVHWM, 0);
+    self->publish =
+        s_socket (ZMQ_PUB, cfg->publish_endpoint, "publish", S_PUBLISH_SNDHWM, S_LINGER_MS);
+    self->results = s_socket (ZMQ_PULL, cfg->results_endpoint, "results", S_RESULTS_RCVHWM, 0);
+    self->dispatch = zsock_new (ZMQ_PUSH);
+    if (self->dispatch) {
+        /* ZMTP heartbeats close the pipe of a stopped or partitioned deliverer,
+         * so PUSH stops round-robining work into it */
+        zsock_set_sndhwm (self->dispatch, S_DISPATCH_SNDHWM);
+        zsock_set_linger (self->dispatch, S_LINGER_MS);
+        zsock_set_heartbeat_ivl (self->dispatch, (int)cfg->heartbeat_ms);
+        zsock_set_heartbeat_timeout (self->dispatch, (int)cfg->heartbeat_ms * 3);
+        if (zsock_bind (self->dispatch, "%s", cfg->dispatch_endpoint) < 0) {
+            zh_error ("cannot bind socket", "s:socket", "dispatch", "s:endpoint",
+                      cfg->dispatch_endpoint, "s:error", zmq_strerror (zmq_errno ()), NULL);
+            zsock_destroy (&self->dispatch);
+        }
+    }
+    if (!self->submit || !self->publish || !self->results || !self->dispatch)
+        goto fail;
+    self->poller = zpoller_new (self->submit, self->results, NULL);
+    if (!self->poller)
+        goto fail;
+    self->ops = zh_ops_new (cfg->ops_listen, self->metrics, s_ready, self);
+    if (!self->ops)
+        goto fail;
+    int64_t now = zh_clock_mono_ms ();
+    self->next_hb_mono = now;
+    self->next_purge_mono = now;
+    sch_store_counts_t counts;
+    sch_store_counts (self->store, &counts);
+    zh_info ("scheduler started", "s:data_dir", cfg->data_dir, "s:submit", cfg->submit_endpoint,
+             "s:publish", cfg->publish_endpoint, "s:dispatch", cfg->dispatch_endpoint, "s:results",
+             cfg->results_endpoint, "s:ops", cfg->ops_listen, "i:scheduled",
+             counts.by_status[PROTO_ST_SCHEDULED], "i:retrying",
+             counts.by_status[PROTO_ST_RETRYING], "i:in_flight",
+             counts.by_status[PROTO_ST_IN_FLIGHT], NULL);
+    atomic_store (&self->ready, true);
+    return self;
+fail:
+    sch_server_destroy (&self);
+    return NULL;
+}
+
+void
+sch_server_destroy (sch_server_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    sch_server_t *self = *self_p;
+    atomic_store (&self->ready, false);
+    zh_ops_destroy (&self->ops);
+    zpoller_destroy (&self->poller);
+    zsock_destroy (&self->dispatch);
+    zsock_destroy (&self->results);
+    zsock_destroy (&self->publish);
+    zsock_destroy (&self->submit);
+    sch_store_destroy (&self->store);
+    zh_metrics_destroy (&self->metrics);
+    free (self->dispatches);
+    free (self->events);
+    free (self->results_buf);
+    free (self->reqs);
+    free (self->deliverers);
+    free (self);
+    *self_p = NULL;
+}
+
+/* --- frames ------------------------------------------------------------------ */
+
+/* Receives one message without blocking; extra frames are dropped.
+ * Returns 1 with msg filled (caller closes it), 0 when none is waiting. */
+static int
+s_recv (zsock_t *sock, zmq_msg_t *msg)
+{
+    zmq_msg_init (msg);
+    if (zmq_msg_recv (msg, zsock_resolve (sock), ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close (msg);
+        return 0;
+    }
+    while (zmq_msg_more (msg)) {
+        zmq_msg_t extra;
+        zmq_msg_init (&extra);
+        int rc = zmq_msg_recv (&extra, zsock_resolve (sock), ZMQ_DONTWAIT);
+        int more = rc >= 0 && zmq_msg_more (&extra);
+        zmq_msg_close (&extra);
+        if (!more)
+            break;
+    }
+    return 1;
+}
+
+static void
+s_publish (sch_server_t *self, const char *topic, const uint8_t *data, size_t size)
+{
+    void *h = zsock_resolve (self->publish);
+    if (zmq_send (h, topic, strlen (topic), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send (h, data, size, ZMQ_DONTWAIT) < 0)
+        zh_warn ("cannot publish", "s:topic", topic, "s:error", zmq_strerror (zmq_errno ()), NULL);
+}
+
+/* --- requests ------------------------------------------------------------------ */
+
+static void
+s_reply_reset (s_req_t *req, uint16_t status, const char *error)
+{
+    uint64_t corr = req->submit ? req->submit->corr : req->command->corr;
+    proto_reply_destroy (&req->reply);
+    req->reply = proto_reply_new ();
+    if (!req->reply)
+        return;
+    req->reply->corr = corr;
+    req->reply->status = status;
+    req->reply->error = error ? strdup (error) : NULL;
+}
+
+static uint16_t
+s_status_of (sch_store_rc_t rc)
+{
+    switch (rc) {
+    case SCH_STORE_OK:
+        return 200;
+    case SCH_STORE_NOTFOUND:
+        return 404;
+    case SCH_STORE_CONFLICT:
+        return 409;
+    case SCH_STORE_INVALID:
+        return 400;
+    case SCH_STORE_FULL:
+        return 507;
+    default:
+        return 503;
+    }
+}
+
+/* Moves a record filled by the store into the reply. */
+static int
+s_reply_take_record (proto_reply_t *reply, proto_record_t **rec_p)
+{
+    proto_record_t *slot = proto_reply_add_record (reply);
+    if (!slot)
+        return -1;
+    *slot = **rec_p;
+    memset (*rec_p, 0, sizeof **rec_p);
+    proto_record_destroy (rec_p);
+    return 0;
+}
+
+static void s_add_stats (sch_server_t *self, proto_reply_t *reply);
+
+static void
+s_apply_command (sch_server_t *self, s_req_t *req, int64_t now)
+{
+    const proto_command_t *cmd = req->command;
+    proto_reply_t *reply = req->reply;
+    bool change = cmd->op == PROTO_OP_CANCEL || cmd->op == PROTO_OP_REPLAY;
+    if (change && cmd->deadline_ms > 0 && now > cmd->deadline_ms) {
+        s_reply_reset (req, 503, "deadline passed before the scheduler read the request");
+        return;
+    }
+    sch_store_rc_t rc = SCH_STORE_OK;
+    proto_record_t *rec = NULL;
+    switch (cmd->op) {
+    case PROTO_OP_GET:
+    case PROTO_OP_CANCEL:
+    case PROTO_OP_REPLAY:
+        if (!(rec = proto_record_new ())) {
+            rc = SCH_STORE_ERROR;
+            break;
+        }
+        if (cmd->op == PROTO_OP_GET)
+            rc = sch_store_get (self->store, cmd->tenant, cmd->id, rec);
+        else if (cmd->op == PROTO_OP_CANCEL)
+            rc = sch_store_cancel (self->store, cmd->tenant, cmd->id, now, rec);
+        else
+            rc = sch_store_replay (self->store, cmd->tenant, cmd->id, now, rec);
+        if (rc == SCH_STORE_OK && s_reply_take_record (reply, &rec))
+            rc = SCH_STORE_ERROR;
+        proto_record_destroy (&rec);
+        break;
+    case PROTO_OP_DL_LIST:
+        rc = sch_store_dead_list (self->store, cmd->tenant,
+                                  cmd->limit > 1000 ? 1000
+                                  : cmd->limit      ? cmd->limit
+                                                    : 100,
+                                  cmd->after, reply);
+        break;
+    case PROTO_OP_STATUS:
+        s_add_stats (self, reply);
+        break;
+    default:
+        rc = SCH_STORE_INVALID;
+        break;
+    }
+    if (rc == SCH_STORE_OK) {
+        reply->status = 200;
+        return;
+    }
+    const char *error =
+        rc == SCH_STORE_NOTFOUND  ? "no such message"
+        : rc == SCH_STORE_INVALID ? "invalid command or cursor"
+        : rc == SCH_STORE_FULL    ? "store full"
+        : rc == SCH_STORE_CONFLICT
+            ? (cmd->op == PROTO_OP_CANCEL ? "message already ended" : "message is not dead")
+            : "store error";
+    s_reply_reset (req, s_status_of (rc), error);
+}
+
+static void
+s_apply_submit (sch_server_t *self, s_req_t *req, int64_t now)
+{
+    const proto_submit_t *sub = req->submit;
+    if (sub->deadline_ms > 0 && now > sub->deadline_ms) {
+        s_reply_reset (req, 503, "deadline passed before the scheduler read the request");
+        return;
+    }
+    sch_store_rc_t rc = sch_store_accept (self->store, sub, now, req->reply);
+    if (rc == SCH_STORE_OK)
+        return;
+    s_reply_reset (req, s_status_of (rc),
+                   rc == SCH_STORE_CONFLICT  ? "idempotency key reused with a different body"
+                   : rc == SCH_STORE_INVALID ? "invalid tenant or idempotency key"
+                   : rc == SCH_STORE_FULL    ? "store full"
+                                             : "store error");
+}
+
+static void
+s_apply (sch_server_t *self, s_req_t *req, int64_t now)
+{
+    s_reply_reset (req, 0, NULL);
+    if (!req->reply)
+        return;
+    if (req->submit)
+        s_apply_submit (self, req, now);
+    else
+        s_apply_command (self, req, now);
+}
+
+static void
+s_req_clear (s_req_t *req)
+{
+    proto_submit_destroy (&req->submit);
+    proto_command_destroy (&req->command);
+    proto_reply_destroy (&req->reply);
+}
+
+/* Logs and counts what a committed request did. */
+static void
+s_after_commit (sch_server_t *self, s_req_t *req)
+{
+    proto_reply_t *reply = req->reply;
+    if (!reply)
+        return;
+    if (req->submit) {
+        if (reply->replayed) {
+            zh_counter_inc (self->replayed);
+            zh_debug ("idempotent replay", "s:request_id", req->submit->request_id, NULL);
+            return;
+        }
+        for (size_t i = 0; i < reply->item_count; i++) {
+            if (reply->items[i].status != 202)
+                continue;
+            zh_counter_inc (self->accepted);
+            zh_debug ("accepted", "s:id", reply->items[i].id, "s:request_id",
+                      req->submit->request_id, "i:deliver_at_ms", reply->items[i].deliver_at_ms,
+                      NULL);
+        }
+    }
+    else if (reply->status == 200 &&
+             (req->command->op == PROTO_OP_CANCEL || req->command->op == PROTO_OP_REPLAY))
+        zh_info (req->command->op == PROTO_OP_CANCEL ? "cancelled" : "replayed", "s:id",
+                 req->command->id, "s:request_id", req->command->request_id, NULL);
+}
+
+static void
+s_publish_reply (sch_server_t *self, s_req_t *req)
+{
+    const char *topic = req->submit ? req->submit->reply_to : req->command->reply_to;
+    if (!req->reply || !topic)
+        return;
+    uint8_t *data = NULL;
+    size_t size = 0;
+    if (proto_reply_encode (req->reply, &data, &size)) {
+        zh_error ("cannot encode reply", NULL);
+        return;
+    }
+    s_publish (self, topic, data, size);
+    free (data);
+}
+
+/* Applies reqs[0..n) in one transaction; on failure, one transaction each. */
+static void
+s_apply_batch (sch_server_t *self, s_req_t *reqs, size_t n)
+{
+    int64_t now = zh_clock_wall_ms ();
+    sch_store_rc_t rc = sch_store_begin (self->store);
+    if (rc == SCH_STORE_OK) {
+        for (size_t i = 0; i < n; i++)
+            s_apply (self, &reqs[i], now);
+        rc = sch_store_commit (self->store);
+    }
+    if (rc == SCH_STORE_OK) {
+        zh_counter_inc (self->commits);
+        zh_histogram_observe (self->batch_size, (double)n);
+    }
+    else {
+        if (rc == SCH_STORE_FULL)
+            zh_counter_inc (self->store_full);
+        for (size_t i = 0; i < n; i++) {
+            now = zh_clock_wall_ms ();
+            rc = sch_store_begin (self->store);
+            if (rc == SCH_STORE_OK) {
+                s_apply (self, &reqs[i], now);
+                rc = sch_store_commit (self->store);
+            }
+            if (rc == SCH_STORE_OK) {
+                zh_counter_inc (self->commits);
+                zh_histogram_observe (self->batch_size, 1);
+                continue;
+            }
+            if (rc == SCH_STORE_FULL)
+                zh_counter_inc (self->store_full);
+            s_reply_reset (&reqs[i], s_status_of (rc),
+                           rc == SCH_STORE_FULL ? "store full" : "store error");
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        s_after_commit (self, &reqs[i]);
+        s_publish_reply (self, &reqs[i]);
+        s_req_clear (&reqs[i]);
+    }
+}
+
+static void
+s_drain_submit (sch_server_t *self)
+{
+    size_t n = 0;
+    zmq_msg_t msg;
+    while (n < self->cfg->commit_batch && s_recv (self->submit, &msg)) {
+        const uint8_t *data = zmq_msg_data (&msg);
+        size_t size = zmq_msg_size (&msg);
+        s_req_t *req = &self->reqs[n];
+        proto_rc_t prc = PROTO_EMALFORMED;
+        if (proto_check (data, size) == PROTO_OK) {
+            proto_type_t t = proto_peek_type (data, size);
+            if (t == PROTO_T_SUBMIT)
+                prc = proto_submit_decode (data, size, &req->submit);
+            else if (t == PROTO_T_COMMAND)
+                prc = proto_command_decode (data, size, &req->command);
+            else
+                prc = PROTO_ETYPE;
+        }
+        zmq_msg_close (&msg);
+        if (prc != PROTO_OK) {
+            zh_counter_inc (self->malformed);
+            zh_warn ("dropped undecodable submit frame", "s:error", proto_strerror (prc), NULL);
+            s_req_clear (req);
+            continue;
+        }
+        n++;
+    }
+    if (n)
+        s_apply_batch (self, self->reqs, n);
+}
+
+/* --- deliverers and results ------------------------------------------------------- */
+
+static void
+s_heard (sch_server_t *self, const proto_heartbeat_t *hb)
+{
+    if (!hb->from || !*hb->from || strlen (hb->from) > S_DELIVERER_ID_MAX)
+        return;
+    int64_t now = zh_clock_mono_ms ();
+    s_deliverer_t *d = NULL;
+    for (size_t i = 0; i < self->deliverer_count && !d; i++)
+        if (strcmp (self->deliverers[i].id, hb->from) == 0)
+            d = &self->deliverers[i];
+    if (!d) {
+        if (self->deliverer_count == S_DELIVERERS_MAX) {
+            zh_warn ("too many deliverers; ignoring a new one", "s:deliverer", hb->from, NULL);
+            return;
+        }
+        d = &self->deliverers[self->deliverer_count++];
+        memset (d, 0, sizeof *d);
+        memcpy (d->id, hb->from, strlen (hb->from) + 1);
+        zh_info ("deliverer joined", "s:deliverer", d->id, "i:capacity", (int64_t)hb->capacity,
+                 NULL);
+    }
+    if (hb->stopping && !d->stopping)
+        zh_info ("deliverer stopping", "s:deliverer", d->id, NULL);
+    d->capacity = hb->capacity;
+    d->stopping = hb->stopping;
+    d->heard_mono = now;
+}
+
+/* Forgets silent deliverers; returns the capacity of the live ones. */
+static int64_t
+s_capacity (sch_server_t *self, int64_t now_mono, int64_t *live)
+{
+    int64_t cap = 0;
+    *live = 0;
+    for (size_t i = 0; i < self->deliverer_count;) {
+        s_deliverer_t *d = &self->deliverers[i];
+        if (now_mono - d->heard_mono > (int64_t)self->cfg->deliverer_timeout_ms) {
+            zh_info ("deliverer lost", "s:deliverer", d->id, NULL);
+            *d = self->deliverers[--self->deliverer_count];
+            continue;
+        }
+        if (!d->stopping) {
+            cap += d->capacity;
+            (*live)++;
+        }
+        i++;
+    }
+    return cap;
+}
+
+static int64_t
+s_budget (sch_server_t *self, int64_t now_mono)
+{
+    int64_t live;
+    int64_t cap = s_capacity (self, now_mono, &live);
+    sch_store_counts_t counts;
+    sch_store_counts (self->store, &counts);
+    return cap - counts.by_status[PROTO_ST_IN_FLIGHT];
+}
+
+static void
+s_log_event (sch_server_t *self, const sch_event_t *ev)
+{
+    switch (ev->kind) {
+    case SCH_EVENT_STALE:
+        zh_counter_inc (self->stale);
+        zh_debug ("stale result ignored", "s:id", ev->id, "i:attempt", (int64_t)ev->attempt, NULL);
+        break;
+    case SCH_EVENT_DELIVERED:
+        zh_counter_inc (self->delivered);
+        zh_info ("delivered", "s:id", ev->id, "i:attempt", (int64_t)ev->attempt, "s:request_id",
+                 ev->request_id, NULL);
+        break;
+    case SCH_EVENT_RETRY:
+        zh_counter_inc (self->retries);
+        zh_info ("retry scheduled", "s:id", ev->id, "i:attempt", (int64_t)ev->attempt,
+                 "s:request_id", ev->request_id, "i:next_attempt_ms", ev->next_ms,
+                 "b:lease_expired", (int)ev->lease_expired, NULL);
+        break;
+    case SCH_EVENT_DEAD:
+        zh_counter_inc (self->dead);
+        zh_info ("dead", "s:id", ev->id, "i:attempt", (int64_t)ev->attempt, "s:request_id",
+                 ev->request_id, "s:reason", ev->reason, "b:lease_expired", (int)ev->lease_expired,
+                 NULL);
+        break;
+    }
+    if (ev->lease_expired)
+        zh_counter_inc (self->expiries);
+}
+
+static void
+s_drain_results (sch_server_t *self)
+{
+    size_t n = 0;
+    zmq_msg_t msg;
+    proto_result_t **res = self->results_buf;
+    while (n < self->cfg->commit_batch && s_recv (self->results, &msg)) {
+        const uint8_t *data = zmq_msg_data (&msg);
+        size_t size = zmq_msg_size (&msg);
+        proto_rc_t prc = proto_check (data, size);
+        if (prc == PROTO_OK) {
+            proto_type_t t = proto_peek_type (data, size);
+            if (t == PROTO_T_RESULT)
+                prc = proto_result_decode (data, size, &res[n]);
+            else if (t == PROTO_T_HEARTBEAT) {
+                proto_heartbeat_t *hb = NULL;
+                prc = proto_heartbeat_decode (data, size, &hb);
+                if (prc == PROTO_OK)
+                    s_heard (self, hb);
+                proto_heartbeat_destroy (&hb);
+            }
+            else
+                prc = PROTO_ETYPE;
+        }
+        zmq_msg_close (&msg);
+        if (prc != PROTO_OK) {
+            zh_counter_inc (self->malformed);
+            zh_warn ("dropped undecodable results frame", "s:error", proto_strerror (prc), NULL);
+        }
+        else if (res[n])
+            n++;
+    }
+    if (!n)
+        return;
+    int64_t now = zh_clock_wall_ms ();
+    sch_store_rc_t rc = sch_store_begin (self->store);
+    for (size_t i = 0; i < n && rc == SCH_STORE_OK; i++)
+        sch_store_result (self->store, res[i], now, &self->events[i]);
+    if (rc == SCH_STORE_OK)
+        rc = sch_store_commit (self->store);
+    if (rc == SCH_STORE_OK) {
+        zh_counter_inc (self->commits);
+        for (size_t i = 0; i < n; i++)
+            s_log_event (self, &self->events[i]);
+    }
+    else {
+        if (rc == SCH_STORE_FULL)
+            zh_counter_inc (self->store_full);
+        for (size_t i = 0; i < n; i++) {
+            rc = sch_store_begin (self->store);
+            if (rc == SCH_STORE_OK) {
+                sch_store_result (self->store, res[i], now, &self->events[i]);
+                rc = sch_store_commit (self->store);
+            }
+            if (rc == SCH_STORE_OK) {
+                zh_counter_inc (self->commits);
+                s_log_event (self, &self->events[i]);
+            }
+            else {
+                if (rc == SCH_STORE_FULL)
+                    zh_counter_inc (self->store_full);
+                /* the lease brings the message back */
+                zh_error ("result not recorded", "s:id", res[i]->id, "i:attempt",
+                          (int64_t)res[i]->attempt, "s:error", sch_store_strerror (rc), NULL);
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        proto_result_destroy (&res[i]);
+}
+
+/* --- dispatch ------------------------------------------------------------------- */
+
+static void
+s_dispatch_step (sch_server_t *self, int64_t due_ms, int64_t lease_ms)
+{
+    int64_t now = zh_clock_wall_ms (), now_mono = zh_clock_mono_ms ();
+    if (now_mono < self->store_retry_mono)
+        return;
+    int64_t budget = s_budget (self, now_mono);
+    bool lease = budget > 0 && due_ms <= now;
+    bool expire = lease_ms <= now;
+    if (!lease && !expire)
+        return;
+    size_t max = budget > (int64_t)self->cfg->dispatch_batch ? self->cfg->dispatch_batch
+                 : budget > 0                                ? (size_t)budget
+                                                             : 0;
+    size_t expired = 0, leased = 0;
+    sch_store_rc_t rc = sch_store_begin (self->store);
+    if (rc == SCH_STORE_OK && expire)
+        rc = sch_store_expire (self->store, now, self->cfg->dispatch_batch, self->events, &expired);
+    if (rc == SCH_STORE_OK && lease)
+        rc = sch_store_lease (self->store, now, max, self->dispatches, &leased);
+    if (rc == SCH_STORE_OK)
+        rc = sch_store_commit (self->store);
+    else
+        sch_store_abort (self->store);
+    if (rc != SCH_STORE_OK) {
+        for (size_t i = 0; i < leased; i++)
+            proto_dispatch_destroy (&self->dispatches[i]);
+        if (rc == SCH_STORE_FULL)
+            zh_counter_inc (self->store_full);
+        zh_error ("dispatch transaction failed", "s:error", sch_store_strerror (rc), NULL);
+        self->store_retry_mono = now_mono + S_STORE_RETRY_MS;
+        return;
+    }
+    zh_counter_inc (self->commits);
+    for (size_t i = 0; i < expired; i++)
+        s_log_event (self, &self->events[i]);
+    void *h = zsock_resolve (self->dispatch);
+    size_t unsent = 0;
+    for (size_t i = 0; i < leased; i++) {
+        proto_dispatch_t *d = self->dispatches[i];
+        uint8_t *data = NULL;
+        size_t size = 0;
+        if (proto_dispatch_encode (d, &data, &size) == 0 &&
+            zmq_send (h, data, size, ZMQ_DONTWAIT) >= 0) {
+            zh_counter_inc (self->dispatched);
+            zh_histogram_observe (self->lateness, (double)(now - d->due_ms) / 1000.0);
+            zh_debug ("dispatched", "s:id", d->id, "i:attempt", (int64_t)d->attempt, "s:request_id",
+                      d->request_id, NULL);
+        }
+        else
+            unsent++;
+        free (data);
+        proto_dispatch_destroy (&self->dispatches[i]);
+    }
+    if (unsent)
+        zh_warn ("dispatches not sent; their leases will bring them back", "i:count",
+                 (int64_t)unsent, NULL);
+}
+
+/* --- heartbeat, purge, status ------------------------------------------------------ */
+
+static void
+s_gauges (sch_server_t *self, int64_t now_mono)
+{
+    int64_t live;
+    int64_t cap = s_capacity (self, now_mono, &live);
+    sch_store_counts_t c;
+    sch_store_counts (self->store, &c);
+    zh_gauge_set (self->pending, c.by_status[PROTO_ST_SCHEDULED] + c.by_status[PROTO_ST_RETRYING]);
+    zh_gauge_set (self->in_flight, c.by_status[PROTO_ST_IN_FLIGHT]);
+    zh_gauge_set (self->deliverers_g, live);
+    zh_gauge_set (self->capacity_g, cap);
+}
+
+static void
+s_heartbeat (sch_server_t *self, int64_t now_mono)
+{
+    proto_heartbeat_t hb;
+    memset (&hb, 0, sizeof hb);
+    hb.from = "scheduler";
+    hb.at_ms = zh_clock_wall_ms ();
+    hb.ready = atomic_load (&self->ready);
+    uint8_t *data = NULL;
+    size_t size = 0;
+    if (proto_heartbeat_encode (&hb, &data, &size) == 0)
+        s_publish (self, "hb", data, size);
+    free (data);
+    s_gauges (self, now_mono);
+    s_rate_t *r = &self->rates[self->rate_next++ % S_RATE_SLOTS];
+    r->mono = now_mono;
+    r->commits = zh_counter_value (self->commits);
+    r->accepted = zh_counter_value (self->accepted);
+    r->dispatched = zh_counter_value (self->dispatched);
+    r->delivered = zh_counter_value (self->delivered);
+}
+
+static void
+s_add_stats (sch_server_t *self, proto_reply_t *reply)
+{
+    int64_t now_mono = zh_clock_mono_ms (), live;
+    int64_t cap = s_capacity (self, now_mono, &live);
+    sch_store_counts_t c;
+    sch_store_counts (self->store, &c);
+    /* rates over the heartbeats remembered: oldest snapshot to now */
+    const s_rate_t *old = NULL;
+    for (size_t i = 0; i < S_RATE_SLOTS; i++) {
+        const s_rate_t *r = &self->rates[i];
+        if (r->mono && (!old || r->mono < old->mono))
+            old = r;
+    }
+    double secs = old ? (double)(now_mono - old->mono) / 1000.0 : 0;
+#define S_RATE(field, counter)                                                                     \
+    (secs > 0 ? (int64_t)((double)(zh_counter_value (self->counter) - old->field) / secs) : 0)
+    struct {
+        const char *name;
+        int64_t value;
+    } stats[] = {
+        {"scheduled", c.by_status[PROTO_ST_SCHEDULED]},
+        {"retrying", c.by_status[PROTO_ST_RETRYING]},
+        {"in_flight", c.by_status[PROTO_ST_IN_FLIGHT]},
+        {"delivered", c.by_status[PROTO_ST_DELIVERED]},
+        {"dead", c.by_status[PROTO_ST_DEAD]},
+        {"cancelled", c.by_status[PROTO_ST_CANCELLED]},
+        {"deliverers", live},
+        {"capacity", cap},
+        {"commits_per_second", S_RATE (commits, commits)},
+        {"accepted_per_second", S_RATE (accepted, accepted)},
+        {"dispatched_per_second", S_RATE (dispatched, dispatched)},
+        {"delivered_per_second", S_RATE (delivered, delivered)},
+    };
+#undef S_RATE
+    for (size_t i = 0; i < sizeof stats / sizeof stats[0]; i++)
+        proto_reply_add_stat (reply, stats[i].name, stats[i].value);
+}
+
+static void
+s_purge_step (sch_server_t *self, int64_t now_mono)
+{
+    size_t messages = 0, idem = 0;
+    sch_store_rc_t rc = sch_store_begin (self->store);
+    if (rc == SCH_STORE_OK)
+        rc = sch_store_purge (self->store, zh_clock_wall_ms (), self->cfg->purge_batch, &messages,
+                              &idem);
+    if (rc == SCH_STORE_OK)
+        rc = sch_store_commit (self->store);
+    else
+        sch_store_abort (self->store);
+    if (rc != SCH_STORE_OK) {
+        if (rc == SCH_STORE_FULL)
+            zh_counter_inc (self->store_full);
+        zh_error ("purge failed", "s:error", sch_store_strerror (rc), NULL);
+        self->next_purge_mono = now_mono + self->cfg->purge_interval_ms;
+        return;
+    }
+    if (messages || idem) {
+        zh_counter_inc (self->commits);
+        zh_counter_add (self->purged, messages);
+        zh_info ("purged", "i:messages", (int64_t)messages, "i:idempotency_keys", (int64_t)idem,
+                 NULL);
+    }
+    /* a full batch means more is waiting: continue on the next turn, other work first */
+    bool more = messages == self->cfg->purge_batch || idem == self->cfg->purge_batch;
+    self->next_purge_mono = more ? now_mono : now_mono + self->cfg->purge_interval_ms;
+}
+
+/* --- the loop --------------------------------------------------------------------- */
+
+static int64_t
+s_min (int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+int
+sch_server_run (sch_server_t *self)
+{
+    while (!zh_signal_stopping ()) {
+        int64_t now_mono = zh_clock_mono_ms ();
+        if (now_mono >= self->next_hb_mono) {
+            s_heartbeat (self, now_mono);
+            self->next_hb_mono = now_mono + self->cfg->heartbeat_ms;
+        }
+        if (now_mono >= self->next_purge_mono)
+            s_purge_step (self, now_mono);
+
+        int64_t due_ms, lease_ms;
+        if (sch_store_next (self->store, &due_ms, &lease_ms) != SCH_STORE_OK)
+            due_ms = lease_ms = INT64_MAX;
+        s_dispatch_step (self, due_ms, lease_ms);
+
+        /* how long nothing is due: heartbeat, purge, first due key (with budget),
+         * first lease end */
+        now_mono = zh_clock_mono_ms ();
+        if (sch_store_next (self->store, &due_ms, &lease_ms) != SCH_STORE_OK)
+            due_ms = lease_ms = INT64_MAX;
+        int64_t now = zh_clock_wall_ms ();
+        int64_t wait = s_min (self->next_hb_mono, self->next_purge_mono) - now_mono;
+        if (now_mono < self->store_retry_mono)
+            wait = s_min (wait, self->store_retry_mono - now_mono);
+        else {
+            if (due_ms != INT64_MAX && s_budget (self, now_mono) > 0)
+                wait = s_min (wait, due_ms - now);
+            if (lease_ms != INT64_MAX)
+                wait = s_min (wait, lease_ms - now);
+        }
+        if (wait < 0)
+            wait = 0;
+        zpoller_wait (self->poller, (int)wait);
+        if (zh_signal_stopping ())
+            break;
+        s_drain_submit (self);
+        s_drain_results (self);
+    }
+    zh_info ("scheduler stopping", NULL);
+    atomic_store (&self->ready, false);
+    return 0;
+}

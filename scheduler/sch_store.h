@@ -1,0 +1,168 @@
+/*  sch_store.h — the scheduler's durable store: one LMDB environment.
+ *
+ *  Layout (docs/ARCHITECTURE.md, "Scheduler store"); every key time is a
+ *  u64 big-endian wall-clock millisecond count so keys sort by time:
+ *
+ *      meta      "schema_version" -> u32 BE (SCH_STORE_SCHEMA); "counts" ->
+ *                u64 BE per status (kept in the same txn as every change)
+ *      messages  id -> proto_record_t encoded with private fields, no payload
+ *      payloads  id -> payload bytes
+ *      due       u64 BE time || id -> empty. Waiting messages use their due
+ *                time; leased (in flight) messages use lease end with bit 63
+ *                set, so "what is due" is a walk from the first key and
+ *                "which lease ended" a seek to 2^63, whatever the backlog.
+ *      idem      tenant || 0x00 || key -> created ms, body hash, reply items
+ *      idem_exp  u64 BE created ms || tenant || 0x00 || key -> empty
+ *      dead      u64 BE dead ms || id -> empty (newest first: walk backwards)
+ *      ended     u64 BE ended ms || id -> empty (retention purge walk)
+ *
+ *  Writes go through a batch: sch_store_begin opens one write transaction,
+ *  any number of write operations join it, sch_store_commit commits it with
+ *  a full sync (never MDB_NOSYNC/NOMETASYNC/MAPASYNC). The first failure of
+ *  an operation poisons the batch (every later operation and the commit
+ *  return that code and the transaction is aborted): callers that want the
+ *  other operations kept replay them one batch each. Read operations use the
+ *  open batch when there is one (they see its changes), else a read txn.
+ *
+ *  No clock inside: every function that needs the time takes now_ms (wall
+ *  clock), so tests drive time. One thread uses a store at a time. */
+#ifndef SCH_STORE_H
+#define SCH_STORE_H
+
+#include "proto/proto.h"
+#include "scheduler/sch_policy.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SCH_STORE_SCHEMA 1 /* schema_version written by this build */
+#define SCH_STORE_ID_MAX 128 /* longest message id accepted, bytes */
+#define SCH_STORE_TENANT_MAX 128 /* longest tenant name accepted, bytes */
+#define SCH_STORE_IDEM_MAX 255 /* longest Idempotency-Key accepted, bytes */
+#define SCH_STORE_BODY_MAX 4096 /* response body bytes kept per attempt */
+#define SCH_STORE_DL_SCAN 10000 /* dead entries examined per DL_LIST page at most */
+#define SCH_STORE_HISTORY_MAX 128 /* attempts kept per record (the newest) */
+
+typedef enum {
+    SCH_STORE_OK = 0,
+    SCH_STORE_NOTFOUND, /* no such message for this tenant (or none at all) */
+    SCH_STORE_CONFLICT, /* ended (cancel), not dead (replay), idempotency body mismatch */
+    SCH_STORE_INVALID, /* bad argument from the wire: id, tenant, key, cursor too long */
+    SCH_STORE_FULL, /* MDB_MAP_FULL: the batch was aborted (answer 507) */
+    SCH_STORE_ESCHEMA, /* the store has a schema this build does not know */
+    SCH_STORE_ERROR, /* any other LMDB or memory failure (logged) */
+} sch_store_rc_t;
+
+const char *sch_store_strerror (sch_store_rc_t rc);
+
+typedef struct _sch_store_t sch_store_t;
+
+/* Messages per status, committed state (index = proto_status_t). */
+typedef struct {
+    int64_t by_status[PROTO_ST_CANCELLED + 1];
+} sch_store_counts_t;
+
+/* What an applied result or an expired lease did, for logs and metrics. */
+typedef enum {
+    SCH_EVENT_STALE = 0, /* result ignored: unknown id, other attempt, not in flight */
+    SCH_EVENT_DELIVERED,
+    SCH_EVENT_RETRY,
+    SCH_EVENT_DEAD,
+} sch_event_kind_t;
+
+typedef struct {
+    sch_event_kind_t kind;
+    bool lease_expired; // the attempt ended by lease expiry
+    uint32_t attempt; // attempt number concerned
+    int64_t next_ms; // RETRY: when the next attempt is due
+    char id[SCH_STORE_ID_MAX + 1]; // message id (truncated copy for logs)
+    char request_id[SCH_STORE_ID_MAX + 1]; // accepting request id (truncated), or ""
+    char reason[32]; // DEAD: "max_attempts", "gone", ...; else ""
+} sch_event_t;
+
+/* Opens (creating dir and environment when missing) the store in dir with
+ * a map of map_bytes; policy is copied. Clears stale readers
+ * (mdb_reader_check). Refuses a newer or unreadable schema
+ * (SCH_STORE_ESCHEMA). NULL on failure, with *rc set when rc is not NULL. */
+sch_store_t *sch_store_new (const char *dir, uint64_t map_bytes, const sch_policy_t *policy,
+                            sch_store_rc_t *rc);
+/* Aborts an open batch, closes the environment, nulls *self_p; accepts NULL. */
+void sch_store_destroy (sch_store_t **self_p);
+
+/* --- write batches ------------------------------------------------------ */
+sch_store_rc_t sch_store_begin (sch_store_t *self);
+/* Commits with a full sync. SCH_STORE_FULL/ERROR: aborted, nothing kept. */
+sch_store_rc_t sch_store_commit (sch_store_t *self);
+void sch_store_abort (sch_store_t *self);
+/* True between begin and commit/abort. */
+bool sch_store_in_batch (sch_store_t *self);
+
+/* --- write operations (inside a batch) ------------------------------------ */
+
+/* Accepts every item of submit for submit->tenant, honouring its
+ * idempotency key: on a replay within the window reply gets the original
+ * items and replayed = true; a different body hash is SCH_STORE_CONFLICT.
+ * On SCH_STORE_OK reply->status is 202 (or the status of the first item
+ * when none was stored) and one reply item per submitted item is appended:
+ * 202, or 409 "duplicate id" / 400 "invalid id or url" for an item that
+ * cannot be stored. SCH_STORE_INVALID: tenant empty or longer than
+ * SCH_STORE_TENANT_MAX, key longer than SCH_STORE_IDEM_MAX. On any code
+ * but OK the caller discards reply (items may have been appended). */
+sch_store_rc_t sch_store_accept (sch_store_t *self, const proto_submit_t *submit, int64_t now_ms,
+                                 proto_reply_t *reply);
+
+/* Cancels a message of tenant that has not ended. SCH_STORE_CONFLICT when
+ * it ended. On OK and CONFLICT fills out (a zeroed record, for example from
+ * proto_reply_add_record) with the public view; out may be NULL. */
+sch_store_rc_t sch_store_cancel (sch_store_t *self, const char *tenant, const char *id,
+                                 int64_t now_ms, proto_record_t *out);
+
+/* Dead message back to scheduled, due now, attempts counted afresh
+ * (attempt_base = attempt). SCH_STORE_CONFLICT when not dead. */
+sch_store_rc_t sch_store_replay (sch_store_t *self, const char *tenant, const char *id,
+                                 int64_t now_ms, proto_record_t *out);
+
+/* Leases up to max messages whose due time is <= now_ms, oldest first:
+ * attempt += 1, status in_flight, due key moved to lease end (now + timeout
+ * + lease margin). out (room for max) receives one dispatch per lease,
+ * owned by the caller, to send only after the commit. */
+sch_store_rc_t sch_store_lease (sch_store_t *self, int64_t now_ms, size_t max,
+                                proto_dispatch_t **out, size_t *count);
+
+/* Records result. A result for another attempt, for a message not in
+ * flight or unknown is stale: ev->kind = SCH_EVENT_STALE, nothing changes. */
+sch_store_rc_t sch_store_result (sch_store_t *self, const proto_result_t *result, int64_t now_ms,
+                                 sch_event_t *ev);
+
+/* Ends up to max leases whose end is <= now_ms as failed attempts
+ * ("lease_expired"): retry with backoff or dead. evs has room for max. */
+sch_store_rc_t sch_store_expire (sch_store_t *self, int64_t now_ms, size_t max, sch_event_t *evs,
+                                 size_t *count);
+
+/* Deletes up to max ended messages older than the retention window and up
+ * to max idempotency entries older than theirs. */
+sch_store_rc_t sch_store_purge (sch_store_t *self, int64_t now_ms, size_t max, size_t *messages,
+                                size_t *idem);
+
+/* --- reads (inside a batch or not) ---------------------------------------- */
+
+/* Fills out (zeroed) with the public view of tenant's message id.
+ * SCH_STORE_NOTFOUND for unknown ids and other tenants' ids. */
+sch_store_rc_t sch_store_get (sch_store_t *self, const char *tenant, const char *id,
+                              proto_record_t *out);
+
+/* Dead letters of tenant, newest first: up to limit records appended to
+ * reply->records, reply->next set (heap) to the cursor of the next page or
+ * NULL at the end. after is a cursor from a previous page or NULL; a
+ * malformed cursor is SCH_STORE_INVALID. */
+sch_store_rc_t sch_store_dead_list (sch_store_t *self, const char *tenant, uint32_t limit,
+                                    const char *after, proto_reply_t *reply);
+
+/* Earliest waiting due time and earliest lease end; INT64_MAX when none. */
+sch_store_rc_t sch_store_next (sch_store_t *self, int64_t *due_ms, int64_t *lease_ms);
+
+/* Committed counts per status. */
+void sch_store_counts (sch_store_t *self, sch_store_counts_t *out);
+
+#endif
