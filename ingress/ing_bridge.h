@@ -1,0 +1,69 @@
+/*  ing_bridge.h — request/reply with the scheduler over ZeroMQ.
+ *
+ *  A ZeroMQ socket belongs to one thread and civetweb runs handlers on many,
+ *  so each civetweb worker thread owns an ing_bridge_worker_t (made in
+ *  civetweb's init_thread callback, fetched with mg_get_thread_pointer):
+ *
+ *      PUSH  connect submit   ZMQ_IMMEDIATE=1 (no queueing to an absent
+ *                             scheduler), SNDTIMEO = time left, linger 0
+ *      SUB   connect publish  subscribed to "<instance>.<n>", its own topic
+ *
+ *  A request carries reply_to = that topic, a per-worker increasing corr and
+ *  deadline_ms (wall clock) = now + timeout; the worker then reads its SUB
+ *  until the reply with that corr arrives or the deadline (plus a short
+ *  grace for a commit begun just before it) passes, dropping anything else
+ *  (late replies to earlier requests, other topics sharing the prefix).
+ *
+ *  The bridge itself runs one thread owning a SUB subscribed to "hb" that
+ *  records when the scheduler was last heard (an atomic read by /ready). */
+#ifndef ING_BRIDGE_H
+#define ING_BRIDGE_H
+
+#include "common/zh_metrics.h"
+#include "proto/proto.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct _ing_bridge_t ing_bridge_t;
+typedef struct _ing_bridge_worker_t ing_bridge_worker_t;
+
+typedef enum {
+    ING_BRIDGE_OK = 0,
+    ING_BRIDGE_UNREACHABLE, /* the request could not be sent before the deadline */
+    ING_BRIDGE_TIMEOUT, /* sent, but no reply before the deadline */
+    ING_BRIDGE_ERROR, /* encoding failed or out of memory */
+} ing_bridge_rc_t;
+
+/* Starts the heartbeat thread. up (may be NULL) is set to 1/0 as the
+ * scheduler is heard or not within ready_timeout_ms; it must outlive the
+ * bridge. Call after zh_signal_init (). NULL (logged) on failure. */
+ing_bridge_t *ing_bridge_new (const char *submit_endpoint, const char *publish_endpoint,
+                              const char *instance_id, int ready_timeout_ms, zh_gauge_t *up);
+/* Stops the heartbeat thread. Every worker must be destroyed first. */
+void ing_bridge_destroy (ing_bridge_t **self_p);
+
+/* True when a scheduler heartbeat with ready=true arrived within
+ * ready_timeout_ms. Any thread. */
+bool ing_bridge_ready (ing_bridge_t *self);
+
+/* Milliseconds since the last ready heartbeat, or -1 when none yet. */
+int64_t ing_bridge_heartbeat_age_ms (ing_bridge_t *self);
+
+/* A worker for the calling thread, which alone may use it. NULL (logged)
+ * when its sockets cannot be made. */
+ing_bridge_worker_t *ing_bridge_worker_new (ing_bridge_t *bridge);
+void ing_bridge_worker_destroy (ing_bridge_worker_t **self_p);
+
+/* Its reply topic, "<instance>.<n>". */
+const char *ing_bridge_worker_topic (ing_bridge_worker_t *self);
+
+/* Sets reply_to, corr and deadline_ms of the request, sends it and waits
+ * up to timeout_ms for its reply. ING_BRIDGE_OK: *reply is the decoded
+ * reply (caller destroys). Otherwise *reply is NULL. */
+ing_bridge_rc_t ing_bridge_submit (ing_bridge_worker_t *self, proto_submit_t *submit,
+                                   int timeout_ms, proto_reply_t **reply);
+ing_bridge_rc_t ing_bridge_command (ing_bridge_worker_t *self, proto_command_t *command,
+                                    int timeout_ms, proto_reply_t **reply);
+
+#endif

@@ -1,0 +1,175 @@
+/*  ing_config.c — reads the ingress's ZHOOK_* variables (zh_config readers). */
+#include "ingress/ing_config.h"
+#include "common/zh_defaults.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ING_STR_(x) #x
+#define ING_STR(x) ING_STR_ (x)
+
+const zh_config_var_t ing_config_vars[] = {
+    {"ZHOOK_LOG_LEVEL", ZH_DEF_LOG_LEVEL, "debug, info, warn or error"},
+    {"ZHOOK_LISTEN", ZH_DEF_LISTEN,
+     "HTTP API address host:port (IPv4; no TLS: terminate it in front)"},
+    {"ZHOOK_SCHEDULER_HOST", ZH_DEF_SCHEDULER_HOST,
+     "scheduler host used by the two endpoints below when they are unset"},
+    {"ZHOOK_SUBMIT_ENDPOINT", "tcp://<SCHEDULER_HOST>:" ING_STR (ZH_DEF_SUBMIT_PORT),
+     "scheduler submit socket (PUSH connects here)"},
+    {"ZHOOK_PUBLISH_ENDPOINT", "tcp://<SCHEDULER_HOST>:" ING_STR (ZH_DEF_PUBLISH_PORT),
+     "scheduler publish socket (SUB connects here: replies and heartbeats)"},
+    {"ZHOOK_HTTP_THREADS", ING_STR (ZH_DEF_HTTP_THREADS),
+     "civetweb worker threads; each serves one keep-alive connection at a time"},
+    {"ZHOOK_REQUEST_TIMEOUT_MS", ING_STR (ZH_DEF_REQUEST_TIMEOUT_MS),
+     "how long a request waits for the scheduler before answering 503"},
+    {"ZHOOK_MAX_BODY_BYTES", ING_STR (ZH_DEF_MAX_BODY_BYTES),
+     "larger request bodies are refused with 413"},
+    {"ZHOOK_AUTH", ZH_DEF_AUTH,
+     "on: Bearer API keys required; off: development only, tenant \"default\""},
+    {"ZHOOK_API_KEYS_FILE", "",
+     "API keys, one \"TENANT SHA256HEX\" per line (required when ZHOOK_AUTH=on)"},
+    {"ZHOOK_INSTANCE_ID", "ing-<hostname>-<pid>",
+     "reply topic of this ingress; unique per process"},
+    {"ZHOOK_READY_TIMEOUT_MS", ING_STR (ZH_DEF_READY_HB_MS),
+     "/ready answers 503 when no scheduler heartbeat came within this time"},
+    {NULL, NULL, NULL},
+};
+
+void
+ing_config_destroy (ing_config_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    ing_config_t *self = *self_p;
+    free (self->instance_id);
+    free (self->api_keys_file);
+    free (self->publish_endpoint);
+    free (self->submit_endpoint);
+    free (self->listen);
+    free (self);
+    *self_p = NULL;
+}
+
+/* Instance ids become ZeroMQ topics and log fields: keep them plain. */
+static bool
+s_instance_id_ok (const char *id)
+{
+    size_t n = strlen (id);
+    if (n == 0 || n > 100)
+        return false;
+    for (const char *p = id; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '_' || *p == '.'))
+            return false;
+    return true;
+}
+
+static char *
+s_default_instance_id (void)
+{
+    char host[256] = "";
+    if (gethostname (host, sizeof host - 1) != 0 || !host[0])
+        snprintf (host, sizeof host, "host");
+    host[sizeof host - 1] = 0;
+    /* hostnames are already [A-Za-z0-9.-]; anything else becomes '-' */
+    for (char *p = host; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '.'))
+            *p = '-';
+    host[64] = 0;
+    char buf[128];
+    snprintf (buf, sizeof buf, "ing-%s-%ld", host, (long)getpid ());
+    return strdup (buf);
+}
+
+ing_config_t *
+ing_config_new (void)
+{
+    ing_config_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    char *text = NULL, *host = NULL;
+    int64_t n;
+
+    if (zh_config_string ("ZHOOK_LOG_LEVEL", ZH_DEF_LOG_LEVEL, &text))
+        goto fail;
+    if (zh_log_level_parse (text, &self->log_level)) {
+        zh_error ("configuration: invalid value", "s:variable", "ZHOOK_LOG_LEVEL", "s:expected",
+                  "debug, info, warn or error", NULL);
+        goto fail;
+    }
+    free (text);
+    text = NULL;
+
+    if (zh_config_listen ("ZHOOK_LISTEN", ZH_DEF_LISTEN, &self->listen))
+        goto fail;
+    if (zh_config_string ("ZHOOK_SCHEDULER_HOST", ZH_DEF_SCHEDULER_HOST, &host))
+        goto fail;
+    if (!*host || strpbrk (host, "/: ")) {
+        zh_error ("configuration: invalid value", "s:variable", "ZHOOK_SCHEDULER_HOST",
+                  "s:expected", "a host name or IPv4 address", NULL);
+        goto fail;
+    }
+    if (zh_config_endpoint ("ZHOOK_SUBMIT_ENDPOINT", host, ZH_DEF_SUBMIT_PORT,
+                            &self->submit_endpoint) ||
+        zh_config_endpoint ("ZHOOK_PUBLISH_ENDPOINT", host, ZH_DEF_PUBLISH_PORT,
+                            &self->publish_endpoint))
+        goto fail;
+    free (host);
+    host = NULL;
+
+    if (zh_config_int ("ZHOOK_HTTP_THREADS", ZH_DEF_HTTP_THREADS, 1, 1024, &n))
+        goto fail;
+    self->http_threads = (int)n;
+    if (zh_config_int ("ZHOOK_REQUEST_TIMEOUT_MS", ZH_DEF_REQUEST_TIMEOUT_MS, 100, 600000, &n))
+        goto fail;
+    self->request_timeout_ms = (int)n;
+    if (zh_config_int ("ZHOOK_MAX_BODY_BYTES", ZH_DEF_MAX_BODY_BYTES, 1024, 64 << 20, &n))
+        goto fail;
+    self->max_body_bytes = (size_t)n;
+    if (zh_config_int ("ZHOOK_READY_TIMEOUT_MS", ZH_DEF_READY_HB_MS, 100, 600000, &n))
+        goto fail;
+    self->ready_timeout_ms = (int)n;
+
+    if (zh_config_bool ("ZHOOK_AUTH", true, &self->auth))
+        goto fail;
+    if (zh_config_string ("ZHOOK_API_KEYS_FILE", NULL, &self->api_keys_file))
+        goto fail;
+    if (self->api_keys_file && !*self->api_keys_file) {
+        free (self->api_keys_file);
+        self->api_keys_file = NULL;
+    }
+    if (self->auth && !self->api_keys_file) {
+        zh_error ("configuration: ZHOOK_API_KEYS_FILE is required when ZHOOK_AUTH is on "
+                  "(set ZHOOK_AUTH=off only for local development)",
+                  "s:variable", "ZHOOK_API_KEYS_FILE", NULL);
+        goto fail;
+    }
+
+    if (zh_config_string ("ZHOOK_INSTANCE_ID", NULL, &self->instance_id))
+        goto fail;
+    if (self->instance_id && !*self->instance_id) {
+        free (self->instance_id);
+        self->instance_id = NULL;
+    }
+    if (!self->instance_id) {
+        self->instance_id = s_default_instance_id ();
+        if (!self->instance_id)
+            goto fail;
+    }
+    if (!s_instance_id_ok (self->instance_id)) {
+        zh_error ("configuration: invalid value", "s:variable", "ZHOOK_INSTANCE_ID", "s:expected",
+                  "1..100 characters of [A-Za-z0-9._-]", NULL);
+        goto fail;
+    }
+    return self;
+
+fail:
+    free (text);
+    free (host);
+    ing_config_destroy (&self);
+    return NULL;
+}

@@ -1,0 +1,1010 @@
+/*  ing_server.c — civetweb handlers of the HTTP API.
+ *
+ *  One generic handler per path pattern picks the operation by method and
+ *  fills a response (status, JSON body, a few extra headers); s_finish ()
+ *  then writes it with X-Request-Id, counts it in the metrics and writes
+ *  the access log line. Nothing here blocks except the bridge's wait for
+ *  the scheduler, bounded by ZHOOK_REQUEST_TIMEOUT_MS. */
+#include "ingress/ing_server.h"
+#include "common/zh_clock.h"
+#include "common/zh_id.h"
+#include "common/zh_log.h"
+#include "common/zh_metrics.h"
+#include "ingress/ing_auth.h"
+#include "ingress/ing_bridge.h"
+#include "ingress/ing_http.h"
+#include "ingress/ing_render.h"
+#include "ingress/ing_validate.h"
+
+#include <civetweb.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ING_RETRY_AFTER_UNAVAILABLE "1"
+#define ING_RETRY_AFTER_STORE_FULL "30"
+#define ING_DL_LIMIT_DEFAULT 100
+#define ING_CURSOR_MAX 256
+#define ING_EXTRA_HEADERS 6
+
+typedef enum {
+    R_CREATE,
+    R_BATCH,
+    R_GET,
+    R_CANCEL,
+    R_DL_LIST,
+    R_DL_REPLAY,
+    R_STATUS,
+    R_LIVE,
+    R_READY,
+    R_METRICS,
+    R_OTHER,
+    R__COUNT
+} s_route_t;
+
+static const char *s_route_names[R__COUNT] = {
+    "create_message",
+    "create_batch",
+    "get_message",
+    "cancel_message",
+    "list_dead_letters",
+    "replay_dead_letter",
+    "status",
+    "live",
+    "ready",
+    "metrics",
+    "other",
+};
+
+/* Status codes with their own series; anything else counts as "other". */
+static const int s_codes[] = {200, 202, 400, 401, 404, 405, 409, 413, 415, 422, 429, 500, 503, 507};
+#define S_CODES (sizeof s_codes / sizeof s_codes[0])
+
+typedef enum {
+    P_MESSAGES,
+    P_BATCH,
+    P_MESSAGE,
+    P_DL,
+    P_DL_REPLAY,
+    P_STATUS,
+    P_LIVE,
+    P_READY,
+    P_METRICS,
+    P_ANY,
+    P__COUNT
+} s_path_kind_t;
+
+static const char *s_path_patterns[P__COUNT] = {
+    "/v1/messages$",
+    "/v1/messages/batch$",
+    "/v1/messages/*$",
+    "/v1/dead-letters$",
+    "/v1/dead-letters/*/replay$",
+    "/v1/status$",
+    "/live$",
+    "/ready$",
+    "/metrics$",
+    "/",
+};
+
+typedef struct {
+    ing_server_t *server;
+    s_path_kind_t kind;
+} s_path_t;
+
+struct _ing_server_t {
+    const ing_config_t *cfg; /* borrowed */
+    ing_auth_t *auth;
+    ing_bridge_t *bridge;
+    zh_metrics_t *metrics;
+    zh_counter_t *requests[R__COUNT][S_CODES + 1];
+    zh_histogram_t *duration[R__COUNT];
+    zh_counter_t *timeouts;
+    zh_gauge_t *scheduler_up;
+    zh_gauge_t *in_flight;
+    s_path_t paths[P__COUNT];
+    struct mg_context *ctx;
+    bool library; /* mg_init_library succeeded */
+    int port;
+};
+
+/* One request in progress: what the handler decided, sent by s_finish. */
+typedef struct {
+    ing_server_t *server;
+    struct mg_connection *conn;
+    const struct mg_request_info *ri;
+    ing_bridge_worker_t *worker;
+    int64_t start_us;
+    s_route_t route;
+    char request_id[ING_REQUEST_ID_MAX + 1];
+    const char *tenant;
+    bool body_read;
+    int status;
+    json_t *json; /* response body, or */
+    char *text; /* a preformatted one (metrics) */
+    const char *content_type;
+    const char *headers[2 * ING_EXTRA_HEADERS];
+    char values[ING_EXTRA_HEADERS][ING_REQUEST_ID_MAX + 32];
+    size_t header_count;
+} s_req_t;
+
+/* --- response helpers -------------------------------------------------- */
+
+static void
+s_header (s_req_t *req, const char *name, const char *value)
+{
+    if (req->header_count == ING_EXTRA_HEADERS)
+        return;
+    size_t i = req->header_count++;
+    snprintf (req->values[i], sizeof req->values[i], "%s", value);
+    req->headers[2 * i] = name;
+    req->headers[2 * i + 1] = req->values[i];
+}
+
+static void
+s_respond (s_req_t *req, int status, json_t *body)
+{
+    json_decref (req->json);
+    req->status = status;
+    req->json = body;
+    req->content_type = "application/json";
+}
+
+/* errors (array of {field,message}) is stolen; may be NULL. */
+static void
+s_problem (s_req_t *req, int status, const char *detail, json_t *errors)
+{
+    s_respond (req, status, ing_render_problem (status, detail, errors));
+    req->content_type = "application/problem+json";
+    if (status == 503 || status == 429)
+        s_header (req, "Retry-After", ING_RETRY_AFTER_UNAVAILABLE);
+    else if (status == 507)
+        s_header (req, "Retry-After", ING_RETRY_AFTER_STORE_FULL);
+}
+
+static void
+s_internal (s_req_t *req, const char *what)
+{
+    zh_error ("request failed", "s:what", what, "s:request_id", req->request_id, NULL);
+    s_problem (req, 500, "internal error; the request was not processed", NULL);
+}
+
+static void
+s_method_not_allowed (s_req_t *req, const char *allow)
+{
+    s_problem (req, 405, "method not allowed on this resource", NULL);
+    s_header (req, "Allow", allow);
+}
+
+static void
+s_not_found (s_req_t *req)
+{
+    s_problem (req, 404, "no such resource", NULL);
+}
+
+static void
+s_one_error (s_req_t *req, int status, const char *detail, const char *field, const char *message)
+{
+    json_t *errors = json_array ();
+    if (!errors || ing_errors_add (errors, field, message)) {
+        json_decref (errors);
+        s_internal (req, "out of memory");
+        return;
+    }
+    s_problem (req, status, detail, errors);
+}
+
+/* --- request helpers --------------------------------------------------- */
+
+static bool
+s_auth (s_req_t *req)
+{
+    req->tenant = ing_auth_check (req->server->auth, mg_get_header (req->conn, "Authorization"));
+    if (req->tenant)
+        return true;
+    /* one body for every failure: nothing tells a missing key from a wrong one */
+    s_problem (req, 401, "a valid API key is required: Authorization: Bearer <key>", NULL);
+    s_header (req, "WWW-Authenticate", "Bearer realm=\"zhook\"");
+    return false;
+}
+
+/* Fails fast (503) when this thread has no sockets or the scheduler has
+ * not been heard within ZHOOK_READY_TIMEOUT_MS: waiting the full request
+ * timeout on a scheduler that is down would only pile up blocked threads. */
+static bool
+s_worker (s_req_t *req)
+{
+    if (!req->worker) {
+        s_problem (req, 503, "this ingress thread has no connection to the scheduler", NULL);
+        return false;
+    }
+    if (!ing_bridge_ready (req->server->bridge)) {
+        s_problem (req, 503, "the scheduler is not available (no recent heartbeat)", NULL);
+        return false;
+    }
+    return true;
+}
+
+/* Idempotency-Key header: absent (true, *key NULL), valid, or 422. */
+static bool
+s_idem_key (s_req_t *req, const char **key)
+{
+    *key = mg_get_header (req->conn, "Idempotency-Key");
+    if (!*key)
+        return true;
+    const char *why = ing_check_idempotency_key (*key);
+    if (!why)
+        return true;
+    s_one_error (req, 422, "the Idempotency-Key header is invalid", "Idempotency-Key", why);
+    return false;
+}
+
+static bool
+s_read_json (s_req_t *req, char **body, size_t *size)
+{
+    if (!ing_http_is_json (mg_get_header (req->conn, "Content-Type"))) {
+        s_problem (req, 415, "Content-Type must be application/json", NULL);
+        return false;
+    }
+    size_t max = req->server->cfg->max_body_bytes;
+    ing_http_body_rc_t rc = ing_http_read_body (req->conn, max, body, size);
+    if (rc == ING_BODY_OK) {
+        req->body_read = true;
+        return true;
+    }
+    char detail[96];
+    switch (rc) {
+    case ING_BODY_TOO_LARGE:
+        snprintf (detail, sizeof detail, "the request body exceeds %zu bytes", max);
+        s_problem (req, 413, detail, NULL);
+        break;
+    case ING_BODY_BAD_FRAMING:
+        s_problem (req, 400, "malformed Content-Length or Transfer-Encoding", NULL);
+        break;
+    case ING_BODY_IO:
+        s_problem (req, 400, "the request body could not be read", NULL);
+        break;
+    default:
+        s_internal (req, "out of memory reading the body");
+        break;
+    }
+    return false;
+}
+
+/* Validation outcome to 400/422/500; errors is stolen. */
+static void
+s_invalid (s_req_t *req, ing_valid_rc_t rc, json_t *errors)
+{
+    if (rc == ING_VALID_MALFORMED) {
+        const char *why =
+            json_string_value (json_object_get (json_array_get (errors, 0), "message"));
+        char detail[300];
+        snprintf (detail, sizeof detail, "the request body is %s", why ? why : "not valid JSON");
+        s_problem (req, 400, detail, NULL);
+        json_decref (errors);
+    }
+    else if (rc == ING_VALID_INVALID)
+        s_problem (req, 422, "the request has invalid fields", errors);
+    else {
+        json_decref (errors);
+        s_internal (req, "out of memory validating the body");
+    }
+}
+
+static void
+s_bridge_failed (s_req_t *req, ing_bridge_rc_t rc)
+{
+    if (rc == ING_BRIDGE_ERROR) {
+        s_internal (req, "cannot encode the request for the scheduler");
+        return;
+    }
+    zh_counter_inc (req->server->timeouts);
+    zh_warn ("scheduler did not answer in time", "s:request_id", req->request_id, "s:reason",
+             rc == ING_BRIDGE_UNREACHABLE ? "unreachable" : "no reply", NULL);
+    s_problem (req, 503,
+               "the scheduler did not answer in time; retry later (with the same "
+               "Idempotency-Key for submissions)",
+               NULL);
+}
+
+/* A refusal from the scheduler (any status not expected for success). */
+static void
+s_reply_refused (s_req_t *req, int status, const char *error)
+{
+    switch (status) {
+    case 404:
+        s_problem (req, 404, "no such message", NULL);
+        break;
+    case 400:
+    case 409:
+    case 413:
+    case 422:
+    case 429:
+    case 503:
+    case 507:
+        s_problem (req, status, error, NULL);
+        break;
+    default:
+        zh_warn ("unexpected reply status from the scheduler", "i:status", (int64_t)status,
+                 "s:request_id", req->request_id, NULL);
+        s_problem (req, 500, "unexpected reply from the scheduler", NULL);
+        break;
+    }
+}
+
+/* Ids, tenant and idempotency of a validated submission. */
+static int
+s_fill_submit (s_req_t *req, proto_submit_t *submit, const char *idem, const char *body,
+               size_t size)
+{
+    for (size_t i = 0; i < submit->item_count; i++) {
+        char id[ZH_ID_MAX];
+        if (zh_id_new ("msg", id, sizeof id) || !(submit->items[i].id = strdup (id)))
+            return -1;
+    }
+    submit->tenant = strdup (req->tenant);
+    submit->request_id = strdup (req->request_id);
+    if (!submit->tenant || !submit->request_id)
+        return -1;
+    if (idem) {
+        unsigned int n = 0;
+        if (!(submit->idem_key = strdup (idem)) ||
+            !EVP_Digest (body, size, submit->idem_hash, &n, EVP_sha256 (), NULL) || n != 32)
+            return -1;
+    }
+    return 0;
+}
+
+static void
+s_replayed (s_req_t *req, const proto_reply_t *reply)
+{
+    if (reply->replayed)
+        s_header (req, "Idempotent-Replayed", "true");
+}
+
+/* --- operations -------------------------------------------------------- */
+
+static void
+s_create (s_req_t *req)
+{
+    const char *idem;
+    char *body = NULL;
+    size_t size = 0;
+    proto_submit_t *submit = NULL;
+    proto_reply_t *reply = NULL;
+    if (!s_auth (req) || !s_idem_key (req, &idem) || !s_read_json (req, &body, &size) ||
+        !s_worker (req))
+        goto out;
+    submit = proto_submit_new ();
+    proto_item_t *item = submit ? proto_submit_add_item (submit) : NULL;
+    json_t *errors = json_array ();
+    if (!item || !errors) {
+        json_decref (errors);
+        s_internal (req, "out of memory");
+        goto out;
+    }
+    ing_valid_rc_t vrc = ing_validate_message (body, size, item, errors);
+    if (vrc != ING_VALID_OK) {
+        s_invalid (req, vrc, errors);
+        goto out;
+    }
+    json_decref (errors);
+    if (s_fill_submit (req, submit, idem, body, size)) {
+        s_internal (req, "cannot build the submission");
+        goto out;
+    }
+    ing_bridge_rc_t brc =
+        ing_bridge_submit (req->worker, submit, req->server->cfg->request_timeout_ms, &reply);
+    if (brc != ING_BRIDGE_OK) {
+        s_bridge_failed (req, brc);
+        goto out;
+    }
+    if (reply->status != 202) {
+        s_reply_refused (req, reply->status, reply->error);
+        goto out;
+    }
+    if (reply->item_count < 1) {
+        s_reply_refused (req, 0, NULL);
+        goto out;
+    }
+    const proto_reply_item_t *ri = &reply->items[0];
+    if (ri->status != 202) {
+        s_reply_refused (req, ri->status, ri->error);
+        goto out;
+    }
+    json_t *accepted = ing_render_accepted (ri);
+    if (!accepted) {
+        s_internal (req, "out of memory");
+        goto out;
+    }
+    s_respond (req, 202, accepted);
+    char location[96];
+    snprintf (location, sizeof location, "/v1/messages/%s", ri->id ? ri->id : "");
+    s_header (req, "Location", location);
+    s_replayed (req, reply);
+out:
+    proto_reply_destroy (&reply);
+    proto_submit_destroy (&submit);
+    free (body);
+}
+
+static void
+s_batch (s_req_t *req)
+{
+    const char *idem;
+    char *body = NULL;
+    size_t size = 0;
+    proto_submit_t *submit = NULL;
+    proto_reply_t *reply = NULL;
+    json_t *results = NULL;
+    if (!s_auth (req) || !s_idem_key (req, &idem) || !s_read_json (req, &body, &size) ||
+        !s_worker (req))
+        goto out;
+    submit = proto_submit_new ();
+    json_t *errors = json_array ();
+    if (!submit || !errors) {
+        json_decref (errors);
+        s_internal (req, "out of memory");
+        goto out;
+    }
+    ing_valid_rc_t vrc = ing_validate_batch (body, size, submit, &results, errors);
+    if (vrc != ING_VALID_OK) {
+        s_invalid (req, vrc, errors);
+        goto out;
+    }
+    if (submit->item_count == 0) {
+        /* nothing to submit: one 422 listing every message's errors */
+        for (size_t i = 0; i < json_array_size (results); i++)
+            json_array_extend (errors, json_array_get (results, i));
+        s_problem (req, 422, "every message in the batch is invalid", errors);
+        goto out;
+    }
+    json_decref (errors);
+    if (s_fill_submit (req, submit, idem, body, size)) {
+        s_internal (req, "cannot build the submission");
+        goto out;
+    }
+    ing_bridge_rc_t brc =
+        ing_bridge_submit (req->worker, submit, req->server->cfg->request_timeout_ms, &reply);
+    if (brc != ING_BRIDGE_OK) {
+        s_bridge_failed (req, brc);
+        goto out;
+    }
+    if (reply->status != 202) {
+        s_reply_refused (req, reply->status, reply->error);
+        goto out;
+    }
+    json_t *rendered = ing_render_batch (results, reply);
+    if (!rendered) {
+        s_internal (req, "scheduler reply does not match the batch");
+        goto out;
+    }
+    s_respond (req, 202, rendered);
+    s_replayed (req, reply);
+out:
+    json_decref (results);
+    proto_reply_destroy (&reply);
+    proto_submit_destroy (&submit);
+    free (body);
+}
+
+/* Sends a command; NULL after setting the error response. */
+static proto_reply_t *
+s_command (s_req_t *req, proto_command_t *cmd)
+{
+    proto_reply_t *reply = NULL;
+    cmd->tenant = strdup (req->tenant);
+    cmd->request_id = strdup (req->request_id);
+    if (!cmd->tenant || !cmd->request_id) {
+        s_internal (req, "out of memory");
+        return NULL;
+    }
+    ing_bridge_rc_t brc =
+        ing_bridge_command (req->worker, cmd, req->server->cfg->request_timeout_ms, &reply);
+    if (brc != ING_BRIDGE_OK) {
+        s_bridge_failed (req, brc);
+        return NULL;
+    }
+    if (reply->status != 200) {
+        s_reply_refused (req, reply->status, reply->error);
+        proto_reply_destroy (&reply);
+        return NULL;
+    }
+    return reply;
+}
+
+/* GET, DELETE /v1/messages/{id} and POST /v1/dead-letters/{id}/replay. */
+static void
+s_by_id (s_req_t *req, proto_op_t op, const char *id)
+{
+    if (!s_auth (req))
+        return;
+    /* malformed ids look exactly like unknown ones */
+    if (!zh_id_valid (id, "msg")) {
+        s_problem (req, 404, "no such message", NULL);
+        return;
+    }
+    if (!s_worker (req))
+        return;
+    proto_command_t *cmd = proto_command_new ();
+    if (!cmd || !(cmd->id = strdup (id))) {
+        proto_command_destroy (&cmd);
+        s_internal (req, "out of memory");
+        return;
+    }
+    cmd->op = op;
+    proto_reply_t *reply = s_command (req, cmd);
+    if (reply) {
+        if (reply->record_count < 1)
+            s_reply_refused (req, 0, NULL);
+        else {
+            json_t *record = ing_render_record (&reply->records[0]);
+            if (record)
+                s_respond (req, 200, record);
+            else
+                s_internal (req, "out of memory");
+        }
+    }
+    proto_reply_destroy (&reply);
+    proto_command_destroy (&cmd);
+}
+
+static bool
+s_cursor_ok (const char *s)
+{
+    size_t n = strlen (s);
+    if (n == 0 || n > ING_CURSOR_MAX)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p <= 0x20 || *p > 0x7e)
+            return false;
+    return true;
+}
+
+static void
+s_dead_letters (s_req_t *req)
+{
+    if (!s_auth (req))
+        return;
+    const char *qs = req->ri->query_string ? req->ri->query_string : "";
+    size_t qlen = strlen (qs);
+    char limit_text[16], after[ING_CURSOR_MAX + 2];
+    long limit = ING_DL_LIMIT_DEFAULT;
+    int n = mg_get_var (qs, qlen, "limit", limit_text, sizeof limit_text);
+    if (n != -1) {
+        char *end = NULL;
+        limit = n > 0 && limit_text[0] >= '0' && limit_text[0] <= '9'
+                    ? strtol (limit_text, &end, 10)
+                    : 0;
+        if (n <= 0 || !end || *end || limit < 1 || limit > 1000) {
+            s_one_error (req, 422, "invalid query parameter", "limit",
+                         "must be an integer from 1 to 1000");
+            return;
+        }
+    }
+    n = mg_get_var (qs, qlen, "after", after, sizeof after);
+    if (n != -1 && (n <= 0 || !s_cursor_ok (after))) {
+        s_one_error (req, 422, "invalid query parameter", "after",
+                     "must be the \"next\" cursor of a previous page");
+        return;
+    }
+    if (!s_worker (req))
+        return;
+    proto_command_t *cmd = proto_command_new ();
+    if (!cmd || (n > 0 && !(cmd->after = strdup (after)))) {
+        proto_command_destroy (&cmd);
+        s_internal (req, "out of memory");
+        return;
+    }
+    cmd->op = PROTO_OP_DL_LIST;
+    cmd->limit = (uint32_t)limit;
+    proto_reply_t *reply = s_command (req, cmd);
+    if (reply) {
+        json_t *list = ing_render_dead_letters (reply);
+        if (list)
+            s_respond (req, 200, list);
+        else
+            s_internal (req, "out of memory");
+    }
+    proto_reply_destroy (&reply);
+    proto_command_destroy (&cmd);
+}
+
+static void
+s_status (s_req_t *req)
+{
+    if (!s_auth (req) || !s_worker (req))
+        return;
+    proto_command_t *cmd = proto_command_new ();
+    if (!cmd) {
+        s_internal (req, "out of memory");
+        return;
+    }
+    cmd->op = PROTO_OP_STATUS;
+    proto_reply_t *reply = s_command (req, cmd);
+    if (reply) {
+        json_t *stats = ing_render_status (reply);
+        if (stats)
+            s_respond (req, 200, stats);
+        else
+            s_internal (req, "out of memory");
+    }
+    proto_reply_destroy (&reply);
+    proto_command_destroy (&cmd);
+}
+
+static void
+s_ready (s_req_t *req)
+{
+    if (ing_bridge_ready (req->server->bridge)) {
+        s_respond (req, 200, json_pack ("{s:s}", "status", "ready"));
+        return;
+    }
+    char detail[128];
+    snprintf (detail, sizeof detail, "no scheduler heartbeat within the last %d ms",
+              req->server->cfg->ready_timeout_ms);
+    s_problem (req, 503, detail, NULL);
+}
+
+static void
+s_metrics (s_req_t *req)
+{
+    req->text = zh_metrics_render (req->server->metrics);
+    if (!req->text) {
+        s_internal (req, "out of memory rendering metrics");
+        return;
+    }
+    req->status = 200;
+    req->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+/* --- dispatch ---------------------------------------------------------- */
+
+/* Copies the {id} segment of local_uri after prefix (up to suffix). */
+static void
+s_segment (const char *uri, const char *prefix, const char *suffix, char *buf, size_t size)
+{
+    buf[0] = 0;
+    size_t plen = strlen (prefix);
+    if (strncmp (uri, prefix, plen) != 0)
+        return;
+    const char *start = uri + plen;
+    size_t n = strlen (start), slen = suffix ? strlen (suffix) : 0;
+    if (n < slen)
+        return;
+    n -= slen;
+    if (n >= size)
+        n = size - 1; /* too long to be an id: still rejected by zh_id_valid */
+    memcpy (buf, start, n);
+    buf[n] = 0;
+}
+
+static bool
+s_is (const s_req_t *req, const char *method)
+{
+    return req->ri->request_method && !strcmp (req->ri->request_method, method);
+}
+
+/* The operation of a path and method, or R_OTHER with *allow set (405). */
+static s_route_t
+s_route_of (const s_req_t *req, s_path_kind_t kind, const char **allow)
+{
+    *allow = "GET";
+    switch (kind) {
+    case P_MESSAGES:
+        *allow = "POST";
+        return s_is (req, "POST") ? R_CREATE : R_OTHER;
+    case P_BATCH:
+        *allow = "POST";
+        return s_is (req, "POST") ? R_BATCH : R_OTHER;
+    case P_MESSAGE:
+        *allow = "GET, DELETE";
+        return s_is (req, "GET") ? R_GET : s_is (req, "DELETE") ? R_CANCEL : R_OTHER;
+    case P_DL:
+        return s_is (req, "GET") ? R_DL_LIST : R_OTHER;
+    case P_DL_REPLAY:
+        *allow = "POST";
+        return s_is (req, "POST") ? R_DL_REPLAY : R_OTHER;
+    case P_STATUS:
+        return s_is (req, "GET") ? R_STATUS : R_OTHER;
+    case P_LIVE:
+        return s_is (req, "GET") ? R_LIVE : R_OTHER;
+    case P_READY:
+        return s_is (req, "GET") ? R_READY : R_OTHER;
+    case P_METRICS:
+        return s_is (req, "GET") ? R_METRICS : R_OTHER;
+    default:
+        *allow = NULL;
+        return R_OTHER;
+    }
+}
+
+static void
+s_dispatch (s_req_t *req, s_path_kind_t kind)
+{
+    const char *uri = req->ri->local_uri ? req->ri->local_uri : "";
+    char id[ZH_ID_MAX + 8];
+    const char *allow;
+    req->route = s_route_of (req, kind, &allow);
+    switch (req->route) {
+    case R_CREATE:
+        s_create (req);
+        break;
+    case R_BATCH:
+        s_batch (req);
+        break;
+    case R_GET:
+    case R_CANCEL:
+        s_segment (uri, "/v1/messages/", NULL, id, sizeof id);
+        s_by_id (req, req->route == R_GET ? PROTO_OP_GET : PROTO_OP_CANCEL, id);
+        break;
+    case R_DL_LIST:
+        s_dead_letters (req);
+        break;
+    case R_DL_REPLAY:
+        s_segment (uri, "/v1/dead-letters/", "/replay", id, sizeof id);
+        s_by_id (req, PROTO_OP_REPLAY, id);
+        break;
+    case R_STATUS:
+        s_status (req);
+        break;
+    case R_LIVE:
+        s_respond (req, 200, json_pack ("{s:s}", "status", "live"));
+        break;
+    case R_READY:
+        s_ready (req);
+        break;
+    case R_METRICS:
+        s_metrics (req);
+        break;
+    default:
+        if (allow)
+            s_method_not_allowed (req, allow);
+        else
+            s_not_found (req);
+        break;
+    }
+}
+
+static void
+s_finish (s_req_t *req)
+{
+    ing_server_t *server = req->server;
+    char *dumped = NULL;
+    const char *body = req->text;
+    if (req->json) {
+        dumped = json_dumps (req->json, JSON_COMPACT);
+        body = dumped;
+    }
+    if (!body) {
+        /* a response could not be built (out of memory): a fixed one */
+        req->status = 500;
+        req->content_type = "application/problem+json";
+        body = "{\"type\":\"https://zhook.dev/problems/internal-error\",\"title\":\"Internal "
+               "Server Error\",\"status\":500,\"detail\":\"internal error\"}";
+        req->header_count = 0;
+    }
+    s_header (req, "X-Request-Id", req->request_id);
+    /* an unread body (refused before reading) must not be drained by
+     * civetweb: close the connection instead */
+    bool keep_alive = req->body_read || !ing_http_has_body (req->conn);
+    ing_http_send (req->conn, req->status, req->content_type, body, strlen (body), req->headers,
+                   req->header_count, keep_alive);
+    free (dumped);
+
+    double seconds = (double)(zh_clock_mono_us () - req->start_us) / 1e6;
+    size_t code = S_CODES;
+    for (size_t i = 0; i < S_CODES; i++)
+        if (s_codes[i] == req->status)
+            code = i;
+    zh_counter_inc (server->requests[req->route][code]);
+    zh_histogram_observe (server->duration[req->route], seconds);
+
+    zh_log_level_t level = req->route == R_LIVE || req->route == R_READY || req->route == R_METRICS
+                               ? ZH_LOG_DEBUG
+                               : ZH_LOG_INFO;
+    zh_log (level, "request", "s:method", req->ri->request_method, "s:route",
+            s_route_names[req->route], "i:status", (int64_t)req->status, "d:latency_ms",
+            seconds * 1000.0, "s:request_id", req->request_id, "s:tenant", req->tenant, NULL);
+}
+
+static int
+s_handle (struct mg_connection *conn, void *cbdata)
+{
+    s_path_t *path = cbdata;
+    s_req_t req;
+    memset (&req, 0, sizeof req);
+    req.server = path->server;
+    req.conn = conn;
+    req.ri = mg_get_request_info (conn);
+    req.worker = mg_get_thread_pointer (conn);
+    req.start_us = zh_clock_mono_us ();
+    req.route = R_OTHER;
+    zh_gauge_add (req.server->in_flight, 1);
+
+    const char *rid = mg_get_header (conn, "X-Request-Id");
+    if (ing_http_request_id_ok (rid))
+        snprintf (req.request_id, sizeof req.request_id, "%s", rid);
+    else if (zh_id_new ("req", req.request_id, sizeof req.request_id) != 0)
+        snprintf (req.request_id, sizeof req.request_id, "req_unknown");
+
+    s_dispatch (&req, path->kind);
+    if (!req.status)
+        s_internal (&req, "no response was set");
+    s_finish (&req);
+    json_decref (req.json);
+    free (req.text);
+    zh_gauge_add (req.server->in_flight, -1);
+    return req.status;
+}
+
+/* --- civetweb callbacks -------------------------------------------------- */
+
+static void *
+s_init_thread (const struct mg_context *ctx, int thread_type)
+{
+    if (thread_type != 1)
+        return NULL;
+    ing_server_t *self = mg_get_user_data (ctx);
+    return ing_bridge_worker_new (self->bridge);
+}
+
+static void
+s_exit_thread (const struct mg_context *ctx, int thread_type, void *thread_pointer)
+{
+    (void)ctx;
+    if (thread_type != 1)
+        return;
+    ing_bridge_worker_t *worker = thread_pointer;
+    ing_bridge_worker_destroy (&worker);
+}
+
+static int
+s_log_message (const struct mg_connection *conn, const char *message)
+{
+    (void)conn;
+    zh_warn ("civetweb", "s:detail", message, NULL);
+    return 1;
+}
+
+/* --- life cycle -------------------------------------------------------- */
+
+static int
+s_register_metrics (ing_server_t *self)
+{
+    zh_metrics_t *m = self->metrics;
+    for (int r = 0; r < R__COUNT; r++) {
+        char labels[96];
+        for (size_t c = 0; c <= S_CODES; c++) {
+            char code[8];
+            if (c < S_CODES)
+                snprintf (code, sizeof code, "%d", s_codes[c]);
+            else
+                snprintf (code, sizeof code, "other");
+            snprintf (labels, sizeof labels, "route=\"%s\",code=\"%s\"", s_route_names[r], code);
+            self->requests[r][c] =
+                zh_metrics_counter (m, "zhook_ingress_requests_total",
+                                    "HTTP requests by route and status code", labels);
+            if (!self->requests[r][c])
+                return -1;
+        }
+        snprintf (labels, sizeof labels, "route=\"%s\"", s_route_names[r]);
+        self->duration[r] =
+            zh_metrics_histogram (m, "zhook_ingress_request_duration_seconds",
+                                  "HTTP request latency, including the wait for the scheduler",
+                                  labels, zh_metrics_latency_bounds, zh_metrics_latency_bounds_n);
+        if (!self->duration[r])
+            return -1;
+    }
+    self->timeouts = zh_metrics_counter (
+        m, "zhook_ingress_scheduler_timeouts_total",
+        "requests answered 503 because the scheduler did not answer in time", NULL);
+    self->scheduler_up = zh_metrics_gauge (
+        m, "zhook_ingress_scheduler_up",
+        "1 when a scheduler heartbeat arrived within ZHOOK_READY_TIMEOUT_MS", NULL);
+    self->in_flight = zh_metrics_gauge (m, "zhook_ingress_requests_in_flight",
+                                        "HTTP requests being handled now", NULL);
+    return self->timeouts && self->scheduler_up && self->in_flight ? 0 : -1;
+}
+
+ing_server_t *
+ing_server_new (const ing_config_t *cfg, bool *config_error)
+{
+    if (config_error)
+        *config_error = false;
+    ing_server_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->cfg = cfg;
+    self->auth = ing_auth_new (cfg->auth, cfg->api_keys_file);
+    if (!self->auth) {
+        if (config_error)
+            *config_error = true;
+        goto fail;
+    }
+    self->metrics = zh_metrics_new ();
+    if (!self->metrics || s_register_metrics (self)) {
+        zh_error ("cannot register metrics", NULL);
+        goto fail;
+    }
+    self->bridge = ing_bridge_new (cfg->submit_endpoint, cfg->publish_endpoint, cfg->instance_id,
+                                   cfg->ready_timeout_ms, self->scheduler_up);
+    if (!self->bridge)
+        goto fail;
+
+    mg_init_library (0);
+    self->library = true;
+    char threads[16];
+    snprintf (threads, sizeof threads, "%d", cfg->http_threads);
+    const char *options[] = {
+        "listening_ports",
+        cfg->listen,
+        "num_threads",
+        threads,
+        "request_timeout_ms",
+        "30000", /* reading a request; slow clients hold a thread */
+        "keep_alive_timeout_ms",
+        "5000", /* idle keep-alive connections hold a thread too */
+        "enable_keep_alive",
+        "yes",
+        "decode_url",
+        "yes",
+        NULL,
+        NULL,
+    };
+    struct mg_callbacks callbacks;
+    memset (&callbacks, 0, sizeof callbacks);
+    callbacks.init_thread = s_init_thread;
+    callbacks.exit_thread = s_exit_thread;
+    callbacks.log_message = s_log_message;
+    struct mg_init_data init = {&callbacks, self, options};
+    char error_text[256] = "";
+    unsigned error_code = 0;
+    struct mg_error_data error = {&error_code, error_text, sizeof error_text};
+    self->ctx = mg_start2 (&init, &error);
+    if (!self->ctx) {
+        zh_error ("cannot start the HTTP server", "s:listen", cfg->listen, "s:error", error_text,
+                  NULL);
+        goto fail;
+    }
+    for (int k = 0; k < P__COUNT; k++) {
+        self->paths[k].server = self;
+        self->paths[k].kind = (s_path_kind_t)k;
+        mg_set_request_handler (self->ctx, s_path_patterns[k], s_handle, &self->paths[k]);
+    }
+    struct mg_server_port ports[4];
+    memset (ports, 0, sizeof ports);
+    if (mg_get_server_ports (self->ctx, 4, ports) > 0)
+        self->port = ports[0].port;
+    zh_info ("HTTP API listening", "s:listen", cfg->listen, "i:port", (int64_t)self->port,
+             "i:threads", (int64_t)cfg->http_threads, "b:auth", cfg->auth, NULL);
+    return self;
+fail:
+    ing_server_destroy (&self);
+    return NULL;
+}
+
+void
+ing_server_destroy (ing_server_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    ing_server_t *self = *self_p;
+    if (self->ctx)
+        mg_stop (self->ctx); /* waits for handlers; exit_thread closes their sockets */
+    if (self->library)
+        mg_exit_library ();
+    ing_bridge_destroy (&self->bridge);
+    zh_metrics_destroy (&self->metrics);
+    ing_auth_destroy (&self->auth);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+ing_server_port (ing_server_t *self)
+{
+    return self->port;
+}

@@ -1,0 +1,36 @@
+/*  ing_server.h — the ingress HTTP API: civetweb routes over the bridge.
+ *
+ *  Routes (SPEC §3, docs/ARCHITECTURE.md "HTTP API details"):
+ *      POST   /v1/messages                  submit one message        202
+ *      POST   /v1/messages/batch            submit up to 1000         202
+ *      GET    /v1/messages/{id}             the record                200
+ *      DELETE /v1/messages/{id}             cancel                    200 / 409
+ *      GET    /v1/dead-letters              newest first, paginated   200
+ *      POST   /v1/dead-letters/{id}/replay  back to scheduled         200 / 409
+ *      GET    /v1/status                    scheduler counts          200
+ *      GET    /live  /ready  /metrics       no auth
+ *  Every response carries X-Request-Id; errors are application/problem+json.
+ *
+ *  Threads: civetweb's listener and http_threads workers, each worker with
+ *  its own bridge sockets (init_thread/exit_thread callbacks), plus the
+ *  bridge's heartbeat watcher. */
+#ifndef ING_SERVER_H
+#define ING_SERVER_H
+
+#include "ingress/ing_config.h"
+
+typedef struct _ing_server_t ing_server_t;
+
+/* Loads the API keys, connects the bridge and starts listening. cfg is
+ * borrowed and must outlive the server. NULL (after logging why) when the
+ * keys file is bad (*config_error set true) or the address cannot be bound
+ * or a socket cannot be made (*config_error false). config_error may be NULL. */
+ing_server_t *ing_server_new (const ing_config_t *cfg, bool *config_error);
+
+/* Stops accepting, lets requests in progress finish, closes every socket. */
+void ing_server_destroy (ing_server_t **self_p);
+
+/* The port actually bound (useful when cfg->listen asked for port 0). */
+int ing_server_port (ing_server_t *self);
+
+#endif

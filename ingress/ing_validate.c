@@ -1,0 +1,558 @@
+/*  ing_validate.c — checks every field of a message before it reaches the
+ *  scheduler, so that the scheduler can trust what it stores and a producer
+ *  learns of every mistake at once (422 with each field named).
+ *
+ *  Unknown top-level fields are refused rather than ignored: a misspelt
+ *  "delay_ms" would otherwise silently mean "deliver now". */
+#include "ingress/ing_validate.h"
+#include "common/zh_clock.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define ING_FIELD_MAX 256 /* longest field name echoed back in an error */
+
+int
+ing_errors_add (json_t *errors, const char *field, const char *message)
+{
+    json_t *e = json_pack ("{s:s, s:s}", "field", field, "message", message);
+    if (!e)
+        return -1;
+    return json_array_append_new (errors, e);
+}
+
+/* prefix + name, cut on a UTF-8 boundary so jansson accepts it (names come
+ * from parsed JSON, so only the cut can break a sequence). */
+static void
+s_field (char *buf, size_t size, const char *prefix, const char *name)
+{
+    snprintf (buf, size, "%s%s", prefix, name);
+    size_t n = strlen (buf), i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)buf[i];
+        size_t len = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+        if (i + len > n) {
+            buf[i] = 0;
+            break;
+        }
+        i += len;
+    }
+}
+
+static int
+s_add (json_t *errors, const char *prefix, const char *name, const char *message)
+{
+    char field[ING_FIELD_MAX];
+    s_field (field, sizeof field, prefix, name);
+    return ing_errors_add (errors, field, message);
+}
+
+/* --- single checks ----------------------------------------------------- */
+
+static bool
+s_alnum (int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+const char *
+ing_check_url (const char *url)
+{
+    size_t n = strlen (url);
+    if (n == 0)
+        return "must be an absolute http or https URL";
+    if (n > ING_URL_MAX)
+        return "must be at most 2048 bytes";
+    for (const unsigned char *p = (const unsigned char *)url; *p; p++) {
+        if (*p <= 0x20 || *p == 0x7f)
+            return "must not contain spaces or control characters";
+        if (*p >= 0x80)
+            return "must be ASCII (percent-encode other characters)";
+    }
+    const char *rest;
+    if (strncasecmp (url, "http://", 7) == 0)
+        rest = url + 7;
+    else if (strncasecmp (url, "https://", 8) == 0)
+        rest = url + 8;
+    else
+        return "must be an absolute http or https URL";
+
+    size_t alen = strcspn (rest, "/?#");
+    const char *auth = rest, *end = rest + alen;
+    const char *at = NULL;
+    for (const char *p = auth; p < end; p++)
+        if (*p == '@')
+            at = p;
+    const char *host = at ? at + 1 : auth;
+    const char *host_end, *port = NULL;
+    if (host < end && *host == '[') {
+        const char *close = memchr (host, ']', (size_t)(end - host));
+        if (!close || close == host + 1)
+            return "has a malformed IPv6 host";
+        for (const char *p = host + 1; p < close; p++)
+            if (!(s_alnum (*p) || *p == ':' || *p == '.'))
+                return "has a malformed IPv6 host";
+        host_end = close + 1;
+        if (host_end < end) {
+            if (*host_end != ':')
+                return "has a malformed host";
+            port = host_end + 1;
+        }
+    }
+    else {
+        host_end = host;
+        while (host_end < end && *host_end != ':')
+            host_end++;
+        if (host_end == host)
+            return "must have a host";
+        for (const char *p = host; p < host_end; p++)
+            if (!(s_alnum (*p) || *p == '-' || *p == '.' || *p == '_' || *p == '~' || *p == '%'))
+                return "has a malformed host";
+        if (host_end < end)
+            port = host_end + 1;
+    }
+    if (port) {
+        long value = 0;
+        if (port == end || end - port > 5)
+            return "has a malformed port";
+        for (const char *p = port; p < end; p++) {
+            if (*p < '0' || *p > '9')
+                return "has a malformed port";
+            value = value * 10 + (*p - '0');
+        }
+        if (value < 1 || value > 65535)
+            return "has a port outside 1..65535";
+    }
+    return NULL;
+}
+
+static int
+s_b64_value (int c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+const char *
+ing_check_secret (const char *secret)
+{
+    static const char *bad = "must be \"whsec_\" followed by standard base64 of 24 to 64 bytes";
+    if (strncmp (secret, "whsec_", 6) != 0)
+        return bad;
+    const char *b = secret + 6;
+    size_t n = strlen (b);
+    if (n == 0 || n % 4 != 0)
+        return bad;
+    size_t pad = 0;
+    if (b[n - 1] == '=')
+        pad++;
+    if (b[n - 2] == '=')
+        pad++;
+    for (size_t i = 0; i < n - pad; i++)
+        if (s_b64_value ((unsigned char)b[i]) < 0)
+            return bad;
+    size_t bytes = n / 4 * 3 - pad;
+    if (bytes < ING_SECRET_MIN_BYTES || bytes > ING_SECRET_MAX_BYTES)
+        return bad;
+    return NULL;
+}
+
+const char *
+ing_check_header_name (const char *name)
+{
+    size_t n = strlen (name);
+    if (n == 0 || n > ING_HEADER_NAME_MAX)
+        return "header names must be 1 to 256 characters";
+    for (const char *p = name; *p; p++)
+        if (!(s_alnum (*p) || strchr ("!#$%&'*+-.^_`|~", *p)))
+            return "header names must be HTTP tokens";
+    if (!strcasecmp (name, "host") || !strcasecmp (name, "content-length") ||
+        !strcasecmp (name, "transfer-encoding") || !strcasecmp (name, "connection"))
+        return "this header is set by the HTTP client and cannot be given";
+    if (!strncasecmp (name, "webhook-", 8))
+        return "webhook-* headers are set by zhook and cannot be given";
+    return NULL;
+}
+
+const char *
+ing_check_header_value (const char *value)
+{
+    if (strlen (value) > ING_HEADER_VALUE_MAX)
+        return "header values must be at most 8192 bytes";
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+        if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+            return "header values must not contain CR, LF, NUL or other control characters";
+    return NULL;
+}
+
+const char *
+ing_check_idempotency_key (const char *key)
+{
+    size_t n = strlen (key);
+    if (n == 0 || n > 255)
+        return "must be 1 to 255 characters";
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        if (*p < 0x20 || *p > 0x7e)
+            return "must be printable ASCII";
+    return NULL;
+}
+
+/* --- one message ------------------------------------------------------- */
+
+static const char *s_known_fields[] = {"url",        "payload", "deliver_at",
+                                       "delay_ms",   "headers", "max_attempts",
+                                       "timeout_ms", "secret",  NULL};
+
+static void
+s_item_clear (proto_item_t *item)
+{
+    free (item->url);
+    free (item->payload);
+    for (size_t i = 0; i < item->header_count; i++) {
+        free (item->headers[i].name);
+        free (item->headers[i].value);
+    }
+    free (item->headers);
+    free (item->secret);
+    char *id = item->id;
+    memset (item, 0, sizeof *item);
+    item->id = id;
+}
+
+/* Integer field in [min, max]; 1 when absent, 0 when set, -1 on error (added). */
+static int
+s_int_field (const json_t *obj, const char *name, int64_t min, int64_t max, const char *prefix,
+             json_t *errors, int64_t *out, int *oom)
+{
+    const json_t *v = json_object_get (obj, name);
+    if (!v)
+        return 1;
+    if (!json_is_integer (v) || json_integer_value (v) < min || json_integer_value (v) > max) {
+        char msg[96];
+        snprintf (msg, sizeof msg, "must be an integer from %lld to %lld", (long long)min,
+                  (long long)max);
+        if (s_add (errors, prefix, name, msg))
+            *oom = 1;
+        return -1;
+    }
+    *out = json_integer_value (v);
+    return 0;
+}
+
+static int
+s_headers (const json_t *v, const char *prefix, proto_item_t *item, json_t *errors, int *oom)
+{
+    char field[ING_FIELD_MAX];
+    int bad = 0;
+    if (!json_is_object (v)) {
+        *oom |= s_add (errors, prefix, "headers", "must be an object of string to string") != 0;
+        return -1;
+    }
+    size_t n = json_object_size (v);
+    if (n > ING_HEADERS_MAX) {
+        *oom |= s_add (errors, prefix, "headers", "must have at most 32 entries") != 0;
+        return -1;
+    }
+    if (n == 0)
+        return 0;
+    item->headers = calloc (n, sizeof *item->headers);
+    if (!item->headers) {
+        *oom = 1;
+        return -1;
+    }
+    const char *name;
+    json_t *value;
+    json_object_foreach ((json_t *)v, name, value)
+    {
+        char sub[ING_FIELD_MAX];
+        snprintf (sub, sizeof sub, "headers.%s", name);
+        s_field (field, sizeof field, prefix, sub);
+        const char *why = ing_check_header_name (name);
+        if (!why && !json_is_string (value))
+            why = "header values must be strings";
+        if (!why)
+            why = ing_check_header_value (json_string_value (value));
+        if (!why)
+            for (size_t i = 0; i < item->header_count; i++)
+                if (!strcasecmp (item->headers[i].name, name))
+                    why = "header given twice (names are case-insensitive)";
+        if (why) {
+            *oom |= ing_errors_add (errors, field, why) != 0;
+            bad = 1;
+            continue;
+        }
+        proto_header_t *h = &item->headers[item->header_count];
+        h->name = strdup (name);
+        h->value = strdup (json_string_value (value));
+        item->header_count++;
+        if (!h->name || !h->value) {
+            *oom = 1;
+            return -1;
+        }
+    }
+    return bad ? -1 : 0;
+}
+
+ing_valid_rc_t
+ing_validate_item (const json_t *obj, const char *prefix, proto_item_t *item, json_t *errors)
+{
+    int oom = 0, bad = 0;
+    if (!json_is_object (obj)) {
+        char field[ING_FIELD_MAX];
+        snprintf (field, sizeof field, "%s", prefix);
+        size_t n = strlen (field);
+        if (n && field[n - 1] == '.')
+            field[n - 1] = 0;
+        if (ing_errors_add (errors, *field ? field : "body", "must be a JSON object"))
+            return ING_VALID_ENOMEM;
+        return ING_VALID_INVALID;
+    }
+
+    const char *key;
+    json_t *value;
+    json_object_foreach ((json_t *)obj, key, value)
+    {
+        bool known = false;
+        for (const char **k = s_known_fields; *k && !known; k++)
+            known = !strcmp (*k, key);
+        if (!known) {
+            oom |= s_add (errors, prefix, key, "unknown field") != 0;
+            bad = 1;
+        }
+    }
+
+    /* url */
+    const json_t *url = json_object_get (obj, "url");
+    if (!url) {
+        oom |= s_add (errors, prefix, "url", "is required") != 0;
+        bad = 1;
+    }
+    else if (!json_is_string (url)) {
+        oom |= s_add (errors, prefix, "url", "must be a string") != 0;
+        bad = 1;
+    }
+    else {
+        const char *why = ing_check_url (json_string_value (url));
+        if (why) {
+            oom |= s_add (errors, prefix, "url", why) != 0;
+            bad = 1;
+        }
+        else if (!(item->url = strdup (json_string_value (url))))
+            oom = 1;
+    }
+
+    /* payload: any JSON value, re-serialized compactly as the delivery body */
+    const json_t *payload = json_object_get (obj, "payload");
+    if (!payload) {
+        oom |= s_add (errors, prefix, "payload", "is required") != 0;
+        bad = 1;
+    }
+    else {
+        char *text = json_dumps (payload, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (!text)
+            oom = 1;
+        else {
+            item->payload = (uint8_t *)text;
+            item->payload_size = strlen (text);
+        }
+    }
+
+    /* deliver_at xor delay_ms */
+    const json_t *deliver_at = json_object_get (obj, "deliver_at");
+    int64_t delay = 0;
+    int has_delay =
+        s_int_field (obj, "delay_ms", 0, ING_DELAY_MAX_MS, prefix, errors, &delay, &oom);
+    if (has_delay < 0)
+        bad = 1;
+    else if (has_delay == 0)
+        item->delay_ms = delay;
+    if (deliver_at) {
+        int64_t ms = 0;
+        if (has_delay != 1) {
+            oom |=
+                s_add (errors, prefix, "deliver_at", "give deliver_at or delay_ms, not both") != 0;
+            bad = 1;
+        }
+        else if (!json_is_string (deliver_at) ||
+                 zh_time_parse (json_string_value (deliver_at), &ms) != 0) {
+            oom |= s_add (errors, prefix, "deliver_at",
+                          "must be an RFC 3339 date-time such as 2026-11-22T10:00:00Z") != 0;
+            bad = 1;
+        }
+        else
+            item->deliver_at_ms = ms;
+    }
+
+    /* headers */
+    const json_t *headers = json_object_get (obj, "headers");
+    if (headers && s_headers (headers, prefix, item, errors, &oom))
+        bad = 1;
+
+    /* max_attempts, timeout_ms: 0 on the wire means "scheduler default" */
+    int64_t n;
+    int rc = s_int_field (obj, "max_attempts", 1, 100, prefix, errors, &n, &oom);
+    if (rc < 0)
+        bad = 1;
+    else if (rc == 0)
+        item->max_attempts = (uint32_t)n;
+    rc = s_int_field (obj, "timeout_ms", 100, 60000, prefix, errors, &n, &oom);
+    if (rc < 0)
+        bad = 1;
+    else if (rc == 0)
+        item->timeout_ms = (uint32_t)n;
+
+    /* secret */
+    const json_t *secret = json_object_get (obj, "secret");
+    if (secret) {
+        const char *why = json_is_string (secret) ? ing_check_secret (json_string_value (secret))
+                                                  : "must be a string";
+        if (why) {
+            oom |= s_add (errors, prefix, "secret", why) != 0;
+            bad = 1;
+        }
+        else if (!(item->secret = strdup (json_string_value (secret))))
+            oom = 1;
+    }
+
+    if (oom || bad) {
+        s_item_clear (item);
+        return oom ? ING_VALID_ENOMEM : ING_VALID_INVALID;
+    }
+    return ING_VALID_OK;
+}
+
+/* --- bodies ------------------------------------------------------------ */
+
+static json_t *
+s_parse (const char *body, size_t size, json_t *errors, ing_valid_rc_t *rc)
+{
+    json_error_t err;
+    json_t *root = json_loadb (body, size, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
+    if (!root) {
+        char msg[256];
+        snprintf (msg, sizeof msg, "not valid JSON: %s (line %d, column %d)", err.text, err.line,
+                  err.column);
+        *rc = ing_errors_add (errors, "body", msg) ? ING_VALID_ENOMEM : ING_VALID_MALFORMED;
+    }
+    return root;
+}
+
+ing_valid_rc_t
+ing_validate_message (const char *body, size_t size, proto_item_t *item, json_t *errors)
+{
+    ing_valid_rc_t rc;
+    json_t *root = s_parse (body, size, errors, &rc);
+    if (!root)
+        return rc;
+    rc = ing_validate_item (root, "", item, errors);
+    json_decref (root);
+    return rc;
+}
+
+ing_valid_rc_t
+ing_validate_batch (const char *body, size_t size, proto_submit_t *submit, json_t **results,
+                    json_t *errors)
+{
+    *results = NULL;
+    ing_valid_rc_t rc;
+    json_t *root = s_parse (body, size, errors, &rc);
+    if (!root)
+        return rc;
+    rc = ING_VALID_INVALID;
+    json_t *list = NULL;
+    if (!json_is_object (root)) {
+        if (ing_errors_add (errors, "body", "must be a JSON object {\"messages\": [...]}"))
+            rc = ING_VALID_ENOMEM;
+        goto out;
+    }
+    const char *key;
+    json_t *value;
+    int bad = 0;
+    json_object_foreach (root, key, value)
+    {
+        if (strcmp (key, "messages")) {
+            if (s_add (errors, "", key, "unknown field")) {
+                rc = ING_VALID_ENOMEM;
+                goto out;
+            }
+            bad = 1;
+        }
+    }
+    const json_t *messages = json_object_get (root, "messages");
+    const char *why = NULL;
+    if (!messages)
+        why = "is required";
+    else if (!json_is_array (messages))
+        why = "must be an array of message objects";
+    else if (json_array_size (messages) == 0 || json_array_size (messages) > ING_BATCH_MAX)
+        why = "must hold 1 to 1000 messages";
+    if (why) {
+        if (ing_errors_add (errors, "messages", why))
+            rc = ING_VALID_ENOMEM;
+        goto out;
+    }
+    if (bad)
+        goto out;
+
+    list = json_array ();
+    if (!list) {
+        rc = ING_VALID_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < json_array_size (messages); i++) {
+        char prefix[32];
+        snprintf (prefix, sizeof prefix, "messages[%zu].", i);
+        proto_item_t tmp;
+        memset (&tmp, 0, sizeof tmp);
+        json_t *item_errors = json_array ();
+        if (!item_errors) {
+            rc = ING_VALID_ENOMEM;
+            goto out;
+        }
+        ing_valid_rc_t irc =
+            ing_validate_item (json_array_get (messages, i), prefix, &tmp, item_errors);
+        if (irc == ING_VALID_ENOMEM) {
+            json_decref (item_errors);
+            rc = ING_VALID_ENOMEM;
+            goto out;
+        }
+        if (irc == ING_VALID_OK) {
+            json_decref (item_errors);
+            proto_item_t *item = proto_submit_add_item (submit);
+            if (!item) {
+                s_item_clear (&tmp);
+                rc = ING_VALID_ENOMEM;
+                goto out;
+            }
+            char *id = item->id;
+            *item = tmp;
+            item->id = id;
+            if (json_array_append_new (list, json_null ())) {
+                rc = ING_VALID_ENOMEM;
+                goto out;
+            }
+        }
+        else if (json_array_append_new (list, item_errors)) {
+            rc = ING_VALID_ENOMEM;
+            goto out;
+        }
+    }
+    *results = list;
+    list = NULL;
+    rc = ING_VALID_OK;
+out:
+    json_decref (list);
+    json_decref (root);
+    return rc;
+}
