@@ -17,57 +17,66 @@
 
 typedef enum {
     PROTO_K_STR = 1, /* char *: msgpack str (bin accepted), no NUL inside */
-    PROTO_K_BYTES,   /* uint8_t * + size_t at count_offset: msgpack bin (str accepted) */
-    PROTO_K_HASH32,  /* uint8_t[32]: bin of exactly 32 bytes, omitted when all zero */
-    PROTO_K_BOOL,    /* bool */
-    PROTO_K_U16,     /* uint16_t */
-    PROTO_K_U32,     /* uint32_t */
-    PROTO_K_U64,     /* uint64_t */
-    PROTO_K_I64,     /* int64_t */
-    PROTO_K_ENUM,    /* an int-sized enum, within [min, max] */
+    PROTO_K_BYTES, /* uint8_t * + size_t at count_offset: msgpack bin (str accepted) */
+    PROTO_K_HASH32, /* uint8_t[32]: bin of exactly 32 bytes, omitted when all zero */
+    PROTO_K_BOOL, /* bool */
+    PROTO_K_U16, /* uint16_t */
+    PROTO_K_U32, /* uint32_t */
+    PROTO_K_U64, /* uint64_t */
+    PROTO_K_I64, /* int64_t */
+    PROTO_K_ENUM, /* an int-sized enum, within [min, max] */
     PROTO_K_HEADERS, /* proto_header_t * + count: array of [name, value] str pairs */
-    PROTO_K_STATS,   /* proto_stat_t * + count: map of name str -> int */
-    PROTO_K_ARRAY,   /* sub->size-byte elements + count: array of maps of class sub */
+    PROTO_K_STATS, /* proto_stat_t * + count: map of name str -> int */
+    PROTO_K_ARRAY, /* sub->size-byte elements + count: array of maps of class sub */
 } proto_kind_t;
 
 #define PROTO_F_REQUIRED 1u /* decode fails without it; encode fails when unset */
-#define PROTO_F_PRIVATE  2u /* left out by proto_codec_encode (with_private=false) */
+#define PROTO_F_PRIVATE 2u /* left out by proto_codec_encode (with_private=false) */
 
 typedef struct proto_class_s proto_class_t;
 
 typedef struct {
-    const char *key;          /* msgpack map key */
+    const char *key; /* msgpack map key */
     proto_kind_t kind;
-    unsigned flags;           /* PROTO_F_* */
-    size_t offset;            /* of the value in the struct */
-    size_t count_offset;      /* BYTES, HEADERS, STATS, ARRAY: the size_t count */
-    int64_t min, max;         /* ENUM: accepted range */
+    unsigned flags; /* PROTO_F_* */
+    size_t offset; /* of the value in the struct */
+    size_t count_offset; /* BYTES, HEADERS, STATS, ARRAY: the size_t count */
+    int64_t min, max; /* ENUM: accepted range */
     const proto_class_t *sub; /* ARRAY: element class */
 } proto_field_t;
 
 struct proto_class_s {
-    const char *type;             /* "t" of a top-level frame; NULL for nested maps */
+    const char *type; /* "t" of a top-level frame; NULL for nested maps */
     const proto_field_t *fields;
-    size_t field_count;           /* at most 62 */
-    size_t size;                  /* sizeof the struct */
+    size_t field_count; /* at most 62 */
+    size_t size; /* sizeof the struct */
     /* Cross-field rules checked after a decode (NULL: none); 0 when valid. */
     int (*validate) (const void *obj);
 };
 
-#define PROTO_FIELD(k, kd, T, m, fl) {.key = (k), .kind = (kd), .flags = (fl), .offset = offsetof (T, m)}
-#define PROTO_FIELD_N(k, kd, T, m, n, fl)                                                      \
-    {.key = (k), .kind = (kd), .flags = (fl), .offset = offsetof (T, m),                       \
-     .count_offset = offsetof (T, n)}
-#define PROTO_FIELD_ENUM(k, T, m, lo, hi, fl)                                                  \
-    {.key = (k), .kind = PROTO_K_ENUM, .flags = (fl), .offset = offsetof (T, m), .min = (lo),  \
-     .max = (hi)}
-#define PROTO_FIELD_ARRAY(k, T, m, n, cls, fl)                                                 \
-    {.key = (k), .kind = PROTO_K_ARRAY, .flags = (fl), .offset = offsetof (T, m),              \
-     .count_offset = offsetof (T, n), .sub = (cls)}
+#define PROTO_FIELD(k, kd, T, m, fl)                                                               \
+    {                                                                                              \
+        .key = (k), .kind = (kd), .flags = (fl), .offset = offsetof (T, m)                         \
+    }
+#define PROTO_FIELD_N(k, kd, T, m, n, fl)                                                          \
+    {                                                                                              \
+        .key = (k), .kind = (kd), .flags = (fl), .offset = offsetof (T, m),                        \
+        .count_offset = offsetof (T, n)                                                            \
+    }
+#define PROTO_FIELD_ENUM(k, T, m, lo, hi, fl)                                                      \
+    {                                                                                              \
+        .key = (k), .kind = PROTO_K_ENUM, .flags = (fl), .offset = offsetof (T, m), .min = (lo),   \
+        .max = (hi)                                                                                \
+    }
+#define PROTO_FIELD_ARRAY(k, T, m, n, cls, fl)                                                     \
+    {                                                                                              \
+        .key = (k), .kind = PROTO_K_ARRAY, .flags = (fl), .offset = offsetof (T, m),               \
+        .count_offset = offsetof (T, n), .sub = (cls)                                              \
+    }
 #define PROTO_COUNT(a) (sizeof (a) / sizeof ((a)[0]))
 
-/* Nested record (reply.records) uses the record table. */
-extern const proto_class_t proto_record_class;
+/* The record map without "t"/"v", as nested in reply.records (proto_record.c). */
+extern const proto_class_t proto_record_nested_class;
 
 /* Encodes obj as one map ("t" and "v" first when cls->type is set) into a
  * heap buffer the caller frees. -1 on ENOMEM, on a required field left
