@@ -1,0 +1,180 @@
+/*  dlv_config.c — the deliverer's environment, read and validated at start. */
+#include "deliverer/dlv_config.h"
+#include "common/zh_defaults.h"
+#include "deliverer/dlv_sign.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DLV_INSTANCE_ID_MAX 64
+#define DLV_BODY_MAX_LIMIT 65536
+
+#define S_STR(x) #x
+#define S_XSTR(x) S_STR (x)
+
+const zh_config_var_t dlv_config_vars[] = {
+    {"ZHOOK_LOG_LEVEL", ZH_DEF_LOG_LEVEL, "debug | info | warn | error"},
+    {"ZHOOK_SCHEDULER_HOST", ZH_DEF_SCHEDULER_HOST,
+     "scheduler host used by the two endpoints below when they are unset"},
+    {"ZHOOK_DISPATCH_ENDPOINT", "tcp://HOST:" S_XSTR (ZH_DEF_DISPATCH_PORT),
+     "scheduler dispatch socket (this PULL connects)"},
+    {"ZHOOK_RESULTS_ENDPOINT", "tcp://HOST:" S_XSTR (ZH_DEF_RESULTS_PORT),
+     "scheduler results socket (this PUSH connects)"},
+    {"ZHOOK_OPS_LISTEN", ZH_DEF_DLV_OPS_LISTEN, "host:port of /live, /ready and /metrics"},
+    {"ZHOOK_CONCURRENCY", S_XSTR (ZH_DEF_CONCURRENCY),
+     "HTTP attempts in flight at most (1..10000)"},
+    {"ZHOOK_HEARTBEAT_MS", S_XSTR (ZH_DEF_HEARTBEAT_MS),
+     "heartbeat period towards the scheduler (100..60000)"},
+    {"ZHOOK_SHUTDOWN_GRACE_MS", S_XSTR (ZH_DEF_SHUTDOWN_GRACE_MS),
+     "on SIGTERM, time in-flight attempts get before they are aborted (0..600000)"},
+    {"ZHOOK_RESPONSE_BODY_MAX", S_XSTR (ZH_DEF_RESPONSE_BODY_MAX),
+     "bytes of a failed response body kept in the attempt history (0..65536)"},
+    {"ZHOOK_ALLOW_PRIVATE_TARGETS", S_XSTR (ZH_DEF_ALLOW_PRIVATE_TARGETS),
+     "1 lets deliveries reach loopback/private/link-local addresses (development only)"},
+    {"ZHOOK_SIGNING_SECRET", "",
+     "whsec_<base64> secret signing messages that carry none (or ZHOOK_SIGNING_SECRET_FILE)"},
+    {"ZHOOK_INSTANCE_ID", "dlv-<hostname>-<pid>", "deliverer id in heartbeats and results"},
+    {NULL, NULL, NULL},
+};
+
+static bool
+s_instance_id_valid (const char *id)
+{
+    size_t len = strlen (id);
+    if (len == 0 || len > DLV_INSTANCE_ID_MAX)
+        return false;
+    for (const char *p = id; *p; p++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.' || c == ':'))
+            return false;
+    }
+    return true;
+}
+
+static char *
+s_default_instance_id (void)
+{
+    char host[256];
+    if (gethostname (host, sizeof host) != 0)
+        host[0] = 0;
+    host[sizeof host - 1] = 0;
+    /* keep the id within the allowed alphabet and length whatever the host name */
+    char clean[40];
+    size_t n = 0;
+    for (const char *p = host; *p && n < sizeof clean - 1; p++) {
+        char c = *p;
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '.';
+        clean[n++] = ok ? c : '-';
+    }
+    clean[n] = 0;
+    char id[DLV_INSTANCE_ID_MAX + 1];
+    snprintf (id, sizeof id, "dlv-%s-%ld", n ? clean : "host", (long)getpid ());
+    return strdup (id);
+}
+
+dlv_config_t *
+dlv_config_new (void)
+{
+    dlv_config_t *self = calloc (1, sizeof *self);
+    char *level = NULL, *host = NULL;
+    if (!self)
+        return NULL;
+    int64_t v;
+
+    if (zh_config_string ("ZHOOK_LOG_LEVEL", ZH_DEF_LOG_LEVEL, &level))
+        goto fail;
+    if (zh_log_level_parse (level, &self->log_level)) {
+        zh_error ("configuration: invalid value", "s:variable", "ZHOOK_LOG_LEVEL", "s:expected",
+                  "debug, info, warn or error", NULL);
+        goto fail;
+    }
+    if (zh_config_string ("ZHOOK_SCHEDULER_HOST", ZH_DEF_SCHEDULER_HOST, &host))
+        goto fail;
+    if (!*host || strpbrk (host, "/ \t")) {
+        zh_error ("configuration: invalid value", "s:variable", "ZHOOK_SCHEDULER_HOST",
+                  "s:expected", "a host name or address", NULL);
+        goto fail;
+    }
+    if (zh_config_endpoint ("ZHOOK_DISPATCH_ENDPOINT", host, ZH_DEF_DISPATCH_PORT,
+                            &self->dispatch_endpoint) ||
+        zh_config_endpoint ("ZHOOK_RESULTS_ENDPOINT", host, ZH_DEF_RESULTS_PORT,
+                            &self->results_endpoint))
+        goto fail;
+    if (zh_config_listen ("ZHOOK_OPS_LISTEN", ZH_DEF_DLV_OPS_LISTEN, &self->ops_listen))
+        goto fail;
+    if (zh_config_int ("ZHOOK_CONCURRENCY", ZH_DEF_CONCURRENCY, 1, DLV_CONCURRENCY_MAX, &v))
+        goto fail;
+    self->concurrency = (uint32_t)v;
+    if (zh_config_int ("ZHOOK_HEARTBEAT_MS", ZH_DEF_HEARTBEAT_MS, 100, 60000, &v))
+        goto fail;
+    self->heartbeat_ms = (uint32_t)v;
+    if (zh_config_int ("ZHOOK_SHUTDOWN_GRACE_MS", ZH_DEF_SHUTDOWN_GRACE_MS, 0, 600000, &v))
+        goto fail;
+    self->shutdown_grace_ms = (uint32_t)v;
+    if (zh_config_int ("ZHOOK_RESPONSE_BODY_MAX", ZH_DEF_RESPONSE_BODY_MAX, 0, DLV_BODY_MAX_LIMIT,
+                       &v))
+        goto fail;
+    self->response_body_max = (size_t)v;
+    if (zh_config_bool ("ZHOOK_ALLOW_PRIVATE_TARGETS", ZH_DEF_ALLOW_PRIVATE_TARGETS != 0,
+                        &self->allow_private_targets))
+        goto fail;
+    if (zh_config_string ("ZHOOK_SIGNING_SECRET", NULL, &self->signing_secret))
+        goto fail;
+    if (self->signing_secret && !*self->signing_secret) {
+        free (self->signing_secret);
+        self->signing_secret = NULL;
+    }
+    if (self->signing_secret && !dlv_sign_secret_valid (self->signing_secret)) {
+        /* the value itself is a secret: name the variable, never echo it */
+        zh_error ("configuration: invalid value", "s:variable", "ZHOOK_SIGNING_SECRET",
+                  "s:expected", "whsec_ followed by base64 of the key", NULL);
+        goto fail;
+    }
+    if (zh_config_string ("ZHOOK_INSTANCE_ID", NULL, &self->instance_id))
+        goto fail;
+    if (self->instance_id && !*self->instance_id) {
+        free (self->instance_id);
+        self->instance_id = NULL;
+    }
+    if (!self->instance_id) {
+        self->instance_id = s_default_instance_id ();
+        if (!self->instance_id)
+            goto fail;
+    }
+    if (!s_instance_id_valid (self->instance_id)) {
+        zh_error ("configuration: invalid value", "s:variable", "ZHOOK_INSTANCE_ID", "s:expected",
+                  "1..64 characters of A-Z a-z 0-9 - _ . :", NULL);
+        goto fail;
+    }
+    free (level);
+    free (host);
+    return self;
+
+fail:
+    free (level);
+    free (host);
+    dlv_config_destroy (&self);
+    return NULL;
+}
+
+void
+dlv_config_destroy (dlv_config_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    dlv_config_t *self = *self_p;
+    free (self->dispatch_endpoint);
+    free (self->results_endpoint);
+    free (self->ops_listen);
+    if (self->signing_secret) {
+        explicit_bzero (self->signing_secret, strlen (self->signing_secret));
+        free (self->signing_secret);
+    }
+    free (self->instance_id);
+    free (self);
+    *self_p = NULL;
+}

@@ -1,0 +1,492 @@
+/*  dlv_server.c — the deliverer loop: ZeroMQ in, libcurl out, results back.
+ *
+ *  One thread, one wait: curl_multi_poll watches the transfers and, as extra
+ *  fds, the ZMQ_FD of the dispatch socket (only while a slot is free, so a
+ *  full deliverer leaves work queued at the scheduler, bounded by RCVHWM =
+ *  ZHOOK_CONCURRENCY) and of the two socket monitors. ZMQ_FD is
+ *  edge-triggered: after every wake-up and every completion the loop asks
+ *  ZMQ_EVENTS again and drains what is readable, so no edge is lost.
+ *
+ *  Sends never block: a result or heartbeat that cannot be queued (the
+ *  scheduler has been gone long enough to fill SNDHWM) is dropped and
+ *  counted; the lease brings the message back.
+ *
+ *  Stop latency: SIGTERM normally interrupts curl_multi_poll in this thread;
+ *  if the kernel hands it to one of curl's resolver threads instead (they
+ *  start after zh_signal_unblock), the flag is seen at the next wake-up,
+ *  at most ZHOOK_HEARTBEAT_MS later. */
+#include "deliverer/dlv_server.h"
+#include "common/zh_clock.h"
+#include "common/zh_log.h"
+#include "common/zh_metrics.h"
+#include "common/zh_ops.h"
+#include "common/zh_signal.h"
+#include "deliverer/dlv_http.h"
+#include "proto/proto.h"
+
+#include <czmq.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    zsock_t *sock; // the data socket being watched (borrowed)
+    zsock_t *pair; // PAIR connected to the monitor endpoint
+    int peers; // CONNECTED minus DISCONNECTED, >= 0
+} s_monitor_t;
+
+struct _dlv_server_t {
+    const dlv_config_t *cfg; // borrowed
+    zsock_t *pull; // dispatch PULL, NULL once stopping
+    zsock_t *push; // results PUSH
+    s_monitor_t pull_mon;
+    s_monitor_t push_mon;
+    dlv_http_t *http;
+    zh_metrics_t *metrics;
+    zh_ops_t *ops;
+    atomic_bool ready; // read by /ready on civetweb threads
+    atomic_bool stop_requested; // dlv_server_stop, from any thread
+    bool stopping;
+    int64_t next_hb_ms; // monotonic time of the next heartbeat
+
+    zh_counter_t *m_success; // attempts_total{outcome="success"}: 2xx
+    zh_counter_t *m_failure; // {outcome="failure"}: another status
+    zh_counter_t *m_gone; // {outcome="gone"}: 410
+    zh_counter_t *m_error; // {outcome="error"}: no HTTP response
+    zh_histogram_t *m_latency;
+    zh_gauge_t *m_in_flight;
+    zh_gauge_t *m_capacity;
+    zh_counter_t *m_blocked;
+    zh_counter_t *m_stale;
+    zh_counter_t *m_bad_frames;
+    zh_counter_t *m_dropped; // results/heartbeats that could not be queued
+};
+
+/* --- socket monitors ----------------------------------------------------- */
+
+static int
+s_monitor_start (s_monitor_t *mon, zsock_t *sock, const char *name)
+{
+    char endpoint[96];
+    snprintf (endpoint, sizeof endpoint, "inproc://dlv-monitor-%s-%p", name, (void *)sock);
+    mon->sock = sock;
+    mon->peers = 0;
+    if (zmq_socket_monitor (zsock_resolve (sock), endpoint,
+                            ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) != 0)
+        return -1;
+    /* connected before the data socket connects, so no event is missed */
+    mon->pair = zsock_new (ZMQ_PAIR);
+    if (!mon->pair || zsock_connect (mon->pair, "%s", endpoint) != 0)
+        return -1;
+    return 0;
+}
+
+static void
+s_monitor_stop (s_monitor_t *mon)
+{
+    if (mon->sock && mon->pair)
+        zmq_socket_monitor (zsock_resolve (mon->sock), NULL, 0);
+    zsock_destroy (&mon->pair);
+    mon->sock = NULL;
+    mon->peers = 0;
+}
+
+/* Reads every pending monitor event: [u16 event, u32 value][endpoint]. */
+static void
+s_monitor_drain (s_monitor_t *mon)
+{
+    if (!mon->pair)
+        return;
+    void *raw = zsock_resolve (mon->pair);
+    while (true) {
+        zmq_msg_t msg;
+        zmq_msg_init (&msg);
+        if (zmq_msg_recv (&msg, raw, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&msg);
+            return;
+        }
+        uint16_t event = 0;
+        if (zmq_msg_size (&msg) >= 6)
+            memcpy (&event, zmq_msg_data (&msg), sizeof event);
+        bool more = zmq_msg_more (&msg);
+        zmq_msg_close (&msg);
+        while (more) {
+            zmq_msg_init (&msg);
+            if (zmq_msg_recv (&msg, raw, ZMQ_DONTWAIT) < 0)
+                more = false;
+            else
+                more = zmq_msg_more (&msg);
+            zmq_msg_close (&msg);
+        }
+        if (event == ZMQ_EVENT_CONNECTED)
+            mon->peers++;
+        else if (event == ZMQ_EVENT_DISCONNECTED && mon->peers > 0)
+            mon->peers--;
+    }
+}
+
+static void
+s_update_ready (dlv_server_t *self)
+{
+    s_monitor_drain (&self->pull_mon);
+    s_monitor_drain (&self->push_mon);
+    bool ready =
+        !self->stopping && self->pull && self->pull_mon.peers > 0 && self->push_mon.peers > 0;
+    if (atomic_exchange (&self->ready, ready) != ready)
+        zh_info (ready ? "ready: connected to the scheduler" : "not ready", "s:dispatch",
+                 self->cfg->dispatch_endpoint, "s:results", self->cfg->results_endpoint, NULL);
+}
+
+static bool
+s_ready (void *arg)
+{
+    dlv_server_t *self = arg;
+    return atomic_load (&self->ready);
+}
+
+/* --- sending --------------------------------------------------------------- */
+
+static void
+s_send (dlv_server_t *self, uint8_t *data, size_t size, const char *what)
+{
+    if (zmq_send (zsock_resolve (self->push), data, size, ZMQ_DONTWAIT) < 0) {
+        zh_counter_inc (self->m_dropped);
+        zh_warn ("cannot queue to the scheduler; dropped", "s:what", what, "s:error",
+                 zmq_strerror (zmq_errno ()), NULL);
+    }
+    free (data);
+}
+
+static void
+s_heartbeat (dlv_server_t *self)
+{
+    proto_heartbeat_t hb = {
+        .from = self->cfg->instance_id,
+        .at_ms = zh_clock_wall_ms (),
+        .capacity = self->cfg->concurrency,
+        .free = self->stopping ? 0 : dlv_http_free_slots (self->http),
+        .ready = atomic_load (&self->ready),
+        .stopping = self->stopping,
+    };
+    uint8_t *data = NULL;
+    size_t size = 0;
+    if (proto_heartbeat_encode (&hb, &data, &size) != 0) {
+        zh_error ("cannot encode a heartbeat", NULL);
+        return;
+    }
+    s_send (self, data, size, "heartbeat");
+    self->next_hb_ms = zh_clock_mono_ms () + self->cfg->heartbeat_ms;
+}
+
+/* dlv_http's done callback: report, count, log. */
+static void
+s_on_done (void *arg, const proto_dispatch_t *d, const proto_result_t *r)
+{
+    dlv_server_t *self = arg;
+    /* count before sending, so whoever sees the result also sees the count */
+    if (r->error)
+        zh_counter_inc (self->m_error);
+    else if (r->status_code >= 200 && r->status_code <= 299)
+        zh_counter_inc (self->m_success);
+    else if (r->status_code == 410)
+        zh_counter_inc (self->m_gone);
+    else
+        zh_counter_inc (self->m_failure);
+    if (r->error && !strcmp (r->error, "blocked_destination"))
+        zh_counter_inc (self->m_blocked);
+    zh_histogram_observe (self->m_latency, r->latency_ms / 1000.0);
+
+    uint8_t *data = NULL;
+    size_t size = 0;
+    if (proto_result_encode (r, &data, &size) == 0)
+        s_send (self, data, size, "result");
+    else
+        zh_error ("cannot encode a result", "s:id", r->id, NULL);
+
+    zh_info ("attempt finished", "s:id", r->id, "i:attempt", (int64_t)r->attempt, "i:status_code",
+             (int64_t)r->status_code, "i:latency_ms", (int64_t)r->latency_ms, "s:error", r->error,
+             "s:request_id", d->request_id, NULL);
+}
+
+/* --- receiving ------------------------------------------------------------- */
+
+/* Receives one frame (the caller saw ZMQ_POLLIN) and starts it. */
+static void
+s_take_dispatch (dlv_server_t *self)
+{
+    void *raw = zsock_resolve (self->pull);
+    zmq_msg_t msg;
+    zmq_msg_init (&msg);
+    if (zmq_msg_recv (&msg, raw, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close (&msg);
+        return;
+    }
+    bool extra_frames = false;
+    while (zmq_msg_more (&msg)) {
+        extra_frames = true;
+        zmq_msg_close (&msg);
+        zmq_msg_init (&msg);
+        if (zmq_msg_recv (&msg, raw, ZMQ_DONTWAIT) < 0)
+            break;
+    }
+    proto_dispatch_t *d = NULL;
+    proto_rc_t rc = extra_frames
+                        ? PROTO_EMALFORMED
+                        : proto_dispatch_decode (zmq_msg_data (&msg), zmq_msg_size (&msg), &d);
+    zmq_msg_close (&msg);
+    if (rc == PROTO_OK && (!d->id || !d->url || d->timeout_ms == 0))
+        rc = PROTO_EMALFORMED;
+    if (rc != PROTO_OK) {
+        zh_counter_inc (self->m_bad_frames);
+        zh_warn ("bad dispatch frame dropped", "s:error", proto_strerror (rc), NULL);
+        proto_dispatch_destroy (&d);
+        return;
+    }
+    int64_t now = zh_clock_wall_ms ();
+    if (now + (int64_t)d->timeout_ms > d->lease_until_ms) {
+        /* it could finish after its lease: the scheduler would dispatch it
+         * again meanwhile; let the lease bring it back instead */
+        zh_counter_inc (self->m_stale);
+        zh_debug ("dispatch dropped: lease too short", "s:id", d->id, "i:attempt",
+                  (int64_t)d->attempt, "i:lease_left_ms", d->lease_until_ms - now, NULL);
+        proto_dispatch_destroy (&d);
+        return;
+    }
+    if (dlv_http_start (self->http, &d) != 0) {
+        zh_error ("cannot start an attempt; its lease will bring it back", "s:id", d->id, NULL);
+        proto_dispatch_destroy (&d);
+    }
+}
+
+static bool
+s_dispatch_waiting (dlv_server_t *self)
+{
+    return self->pull && (zsock_events (self->pull) & ZMQ_POLLIN);
+}
+
+/* --- life cycle ------------------------------------------------------------ */
+
+static int
+s_metrics_init (dlv_server_t *self)
+{
+    zh_metrics_t *m = self->metrics;
+    const char *attempts = "zhook_deliverer_attempts_total";
+    const char *attempts_help = "Finished delivery attempts by outcome";
+    self->m_success = zh_metrics_counter (m, attempts, attempts_help, "outcome=\"success\"");
+    self->m_failure = zh_metrics_counter (m, attempts, attempts_help, "outcome=\"failure\"");
+    self->m_gone = zh_metrics_counter (m, attempts, attempts_help, "outcome=\"gone\"");
+    self->m_error = zh_metrics_counter (m, attempts, attempts_help, "outcome=\"error\"");
+    self->m_latency = zh_metrics_histogram (m, "zhook_deliverer_attempt_latency_seconds",
+                                            "Duration of delivery attempts", NULL,
+                                            zh_metrics_latency_bounds, zh_metrics_latency_bounds_n);
+    self->m_in_flight =
+        zh_metrics_gauge (m, "zhook_deliverer_in_flight", "Attempts in flight now", NULL);
+    self->m_capacity = zh_metrics_gauge (m, "zhook_deliverer_capacity",
+                                         "Attempts this deliverer runs at once at most", NULL);
+    self->m_blocked = zh_metrics_counter (m, "zhook_deliverer_blocked_total",
+                                          "Attempts refused by the SSRF guard", NULL);
+    self->m_stale = zh_metrics_counter (
+        m, "zhook_deliverer_stale_dispatches_total",
+        "Dispatches dropped because they could not finish within their lease", NULL);
+    self->m_bad_frames =
+        zh_metrics_counter (m, "zhook_deliverer_bad_frames_total",
+                            "Undecodable frames received on the dispatch socket", NULL);
+    self->m_dropped = zh_metrics_counter (
+        m, "zhook_deliverer_results_dropped_total",
+        "Results and heartbeats that could not be queued to the scheduler", NULL);
+    if (!self->m_success || !self->m_failure || !self->m_gone || !self->m_error ||
+        !self->m_latency || !self->m_in_flight || !self->m_capacity || !self->m_blocked ||
+        !self->m_stale || !self->m_bad_frames || !self->m_dropped)
+        return -1;
+    zh_gauge_set (self->m_capacity, self->cfg->concurrency);
+    return 0;
+}
+
+dlv_server_t *
+dlv_server_new (const dlv_config_t *cfg)
+{
+    dlv_server_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->cfg = cfg;
+    atomic_init (&self->ready, false);
+    atomic_init (&self->stop_requested, false);
+
+    self->metrics = zh_metrics_new ();
+    if (!self->metrics || s_metrics_init (self)) {
+        zh_error ("cannot create metrics", NULL);
+        goto fail;
+    }
+    self->http = dlv_http_new (cfg, s_on_done, self);
+    if (!self->http) {
+        zh_error ("cannot create the curl multi handle", NULL);
+        goto fail;
+    }
+
+    self->pull = zsock_new (ZMQ_PULL);
+    self->push = zsock_new (ZMQ_PUSH);
+    if (!self->pull || !self->push) {
+        zh_error ("cannot create sockets", "s:error", zmq_strerror (zmq_errno ()), NULL);
+        goto fail;
+    }
+    zsock_set_rcvhwm (self->pull, (int)cfg->concurrency);
+    zsock_set_linger (self->pull, 0);
+    zsock_set_linger (self->push, (int)cfg->shutdown_grace_ms);
+    if (s_monitor_start (&self->pull_mon, self->pull, "dispatch") ||
+        s_monitor_start (&self->push_mon, self->push, "results")) {
+        zh_error ("cannot monitor sockets", "s:error", zmq_strerror (zmq_errno ()), NULL);
+        goto fail;
+    }
+    if (zsock_connect (self->pull, "%s", cfg->dispatch_endpoint) != 0) {
+        zh_error ("cannot connect", "s:endpoint", cfg->dispatch_endpoint, "s:error",
+                  zmq_strerror (zmq_errno ()), NULL);
+        goto fail;
+    }
+    if (zsock_connect (self->push, "%s", cfg->results_endpoint) != 0) {
+        zh_error ("cannot connect", "s:endpoint", cfg->results_endpoint, "s:error",
+                  zmq_strerror (zmq_errno ()), NULL);
+        goto fail;
+    }
+
+    self->ops = zh_ops_new (cfg->ops_listen, self->metrics, s_ready, self);
+    if (!self->ops)
+        goto fail; /* zh_ops_new logged why */
+    return self;
+
+fail:
+    dlv_server_destroy (&self);
+    return NULL;
+}
+
+void
+dlv_server_destroy (dlv_server_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    dlv_server_t *self = *self_p;
+    zh_ops_destroy (&self->ops); /* first: its threads read self->ready and metrics */
+    s_monitor_stop (&self->pull_mon);
+    s_monitor_stop (&self->push_mon);
+    zsock_destroy (&self->pull);
+    zsock_destroy (&self->push);
+    dlv_http_destroy (&self->http);
+    zh_metrics_destroy (&self->metrics);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+dlv_server_stop (dlv_server_t *self)
+{
+    atomic_store (&self->stop_requested, true);
+    dlv_http_wakeup (self->http);
+}
+
+int
+dlv_server_ops_port (dlv_server_t *self)
+{
+    return self->ops ? zh_ops_port (self->ops) : -1;
+}
+
+/* Milliseconds the loop may sleep: until the next heartbeat, curl's next
+ * timer, or the deadline (when >= 0), whichever is first. */
+static int
+s_wait_ms (dlv_server_t *self, int64_t deadline_ms)
+{
+    int64_t now = zh_clock_mono_ms ();
+    int64_t wait = self->next_hb_ms - now;
+    long curl_ms = dlv_http_timeout (self->http);
+    if (curl_ms >= 0 && curl_ms < wait)
+        wait = curl_ms;
+    if (deadline_ms >= 0 && deadline_ms - now < wait)
+        wait = deadline_ms - now;
+    return wait < 0 ? 0 : (int)wait;
+}
+
+static int
+s_wait (dlv_server_t *self, int64_t deadline_ms)
+{
+    int fds[3];
+    size_t n = 0;
+    if (self->pull && dlv_http_free_slots (self->http) > 0)
+        fds[n++] = zsock_fd (self->pull);
+    if (self->pull_mon.pair)
+        fds[n++] = zsock_fd (self->pull_mon.pair);
+    if (self->push_mon.pair)
+        fds[n++] = zsock_fd (self->push_mon.pair);
+    return dlv_http_wait (self->http, fds, n, s_wait_ms (self, deadline_ms));
+}
+
+/* Stop sequence: no more work, grace for in-flight attempts, abort the rest. */
+static void
+s_stop (dlv_server_t *self)
+{
+    self->stopping = true;
+    s_update_ready (self);
+    /* stop pulling: frames queued here are dropped; their leases bring them back */
+    s_monitor_stop (&self->pull_mon);
+    zsock_destroy (&self->pull);
+    s_heartbeat (self);
+    zh_info ("stopping", "i:in_flight", (int64_t)dlv_http_in_flight (self->http), "i:grace_ms",
+             (int64_t)self->cfg->shutdown_grace_ms, NULL);
+
+    int64_t deadline = zh_clock_mono_ms () + self->cfg->shutdown_grace_ms;
+    while (dlv_http_in_flight (self->http) > 0 && zh_clock_mono_ms () < deadline) {
+        if (dlv_http_perform (self->http) < 0)
+            break;
+        zh_gauge_set (self->m_in_flight, dlv_http_in_flight (self->http));
+        if (dlv_http_in_flight (self->http) == 0)
+            break;
+        if (zh_clock_mono_ms () >= self->next_hb_ms)
+            s_heartbeat (self);
+        if (s_wait (self, deadline) != 0)
+            break;
+        s_update_ready (self);
+    }
+    uint32_t left = dlv_http_in_flight (self->http);
+    if (left)
+        zh_warn ("grace period over: aborting attempts", "i:count", (int64_t)left, NULL);
+    dlv_http_abort_all (self->http);
+    zh_gauge_set (self->m_in_flight, 0);
+    s_heartbeat (self);
+}
+
+int
+dlv_server_run (dlv_server_t *self)
+{
+    int rc = 0;
+    zh_info ("deliverer started", "s:instance", self->cfg->instance_id, "s:dispatch",
+             self->cfg->dispatch_endpoint, "s:results", self->cfg->results_endpoint,
+             "i:concurrency", (int64_t)self->cfg->concurrency, "b:allow_private_targets",
+             self->cfg->allow_private_targets, "i:ops_port", (int64_t)dlv_server_ops_port (self),
+             NULL);
+    s_update_ready (self);
+    s_heartbeat (self);
+
+    while (!zh_signal_stopping () && !atomic_load (&self->stop_requested)) {
+        /* take work while there is room and input; re-checking ZMQ_EVENTS
+         * each time also re-arms the edge-triggered ZMQ_FD */
+        while (dlv_http_free_slots (self->http) > 0 && s_dispatch_waiting (self))
+            s_take_dispatch (self);
+        if (dlv_http_perform (self->http) < 0) {
+            zh_error ("curl multi failure", NULL);
+            rc = -1;
+            break;
+        }
+        zh_gauge_set (self->m_in_flight, dlv_http_in_flight (self->http));
+        if (zh_clock_mono_ms () >= self->next_hb_ms)
+            s_heartbeat (self);
+        /* completions may have freed slots for frames already queued */
+        if (dlv_http_free_slots (self->http) > 0 && s_dispatch_waiting (self))
+            continue;
+        if (s_wait (self, -1) != 0) {
+            zh_error ("curl multi poll failure", NULL);
+            rc = -1;
+            break;
+        }
+        s_update_ready (self);
+    }
+    s_stop (self);
+    zh_info ("deliverer stopped", NULL);
+    return rc;
+}
