@@ -142,6 +142,8 @@ test_classify_errors (void **state)
     }
     assert_int_equal (s_classify (0, "blocked_destination", 1, 8, &reason), SCH_OUTCOME_DEAD);
     assert_string_equal (reason, "blocked_destination");
+    assert_int_equal (s_classify (0, "invalid_secret", 1, 8, &reason), SCH_OUTCOME_DEAD);
+    assert_string_equal (reason, "invalid_secret");
     /* 410 wins over attempts left; max_attempts 1 dies on the first failure */
     assert_int_equal (s_classify (410, NULL, 1, 100, &reason), SCH_OUTCOME_DEAD);
     assert_int_equal (s_classify (500, NULL, 1, 1, &reason), SCH_OUTCOME_DEAD);
