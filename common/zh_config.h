@@ -13,9 +13,9 @@
 #include <stdint.h>
 
 typedef struct {
-    const char *name;   /* "ZHOOK_LISTEN" */
-    const char *def;    /* default as shown in --help ("" when unset) */
-    const char *help;   /* one line */
+    const char *name; /* "ZHOOK_LISTEN" */
+    const char *def; /* default as shown in --help ("" when unset) */
+    const char *help; /* one line */
 } zh_config_var_t;
 
 /* Value of name (or name_FILE); *out is a heap copy (caller frees), or a

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define ZH_ULID_LEN 26
-#define ZH_ID_MAX   48      /* buffer size that fits any prefix we use + ULID + NUL */
+#define ZH_ID_MAX 48 /* buffer size that fits any prefix we use + ULID + NUL */
 
 /* Writes prefix "_" ULID into buf. Returns 0, or -1 when buf is too small or
  * no randomness is available. Thread-safe. */

@@ -30,8 +30,8 @@ bool zh_log_enabled (zh_log_level_t level);
 void zh_log (zh_log_level_t level, const char *msg, ...);
 
 #define zh_debug(...) zh_log (ZH_LOG_DEBUG, __VA_ARGS__)
-#define zh_info(...)  zh_log (ZH_LOG_INFO, __VA_ARGS__)
-#define zh_warn(...)  zh_log (ZH_LOG_WARN, __VA_ARGS__)
+#define zh_info(...) zh_log (ZH_LOG_INFO, __VA_ARGS__)
+#define zh_warn(...) zh_log (ZH_LOG_WARN, __VA_ARGS__)
 #define zh_error(...) zh_log (ZH_LOG_ERROR, __VA_ARGS__)
 
 /* Appends s to buf as a JSON string body (no quotes), escaping as needed.

@@ -35,7 +35,11 @@ zh_histogram_t *zh_metrics_histogram (zh_metrics_t *self, const char *name, cons
                                       const char *labels, const double *bounds, size_t n);
 
 void zh_counter_add (zh_counter_t *c, uint64_t n);
-static inline void zh_counter_inc (zh_counter_t *c) { zh_counter_add (c, 1); }
+static inline void
+zh_counter_inc (zh_counter_t *c)
+{
+    zh_counter_add (c, 1);
+}
 uint64_t zh_counter_value (const zh_counter_t *c);
 void zh_gauge_set (zh_gauge_t *g, int64_t v);
 void zh_gauge_add (zh_gauge_t *g, int64_t delta);

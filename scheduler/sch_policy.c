@@ -44,7 +44,7 @@ sch_policy_classify (const proto_result_t *result, uint32_t k, uint32_t max_atte
     }
     /* errors no retry can fix: the destination is refused, or the message's
      * own secret cannot be decoded (nothing is ever sent unsigned) */
-    static const char *const permanent[] = { "blocked_destination", "invalid_secret" };
+    static const char *const permanent[] = {"blocked_destination", "invalid_secret"};
     for (size_t i = 0; result->error && i < sizeof permanent / sizeof permanent[0]; i++)
         if (strcmp (result->error, permanent[i]) == 0) {
             *reason = permanent[i];

@@ -25,11 +25,10 @@ typedef struct {
 } group_t;
 
 static const group_t s_groups[] = {
-#define ZH_TEST_GROUP(name) { #name, name },
+#define ZH_TEST_GROUP(name) {#name, name},
 #include "unit_groups.inc"
 #undef ZH_TEST_GROUP
-    { NULL, NULL }
-};
+    {NULL, NULL}};
 
 int
 main (int argc, char **argv)
