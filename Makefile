@@ -81,9 +81,12 @@ deps-test:
 	@sh scripts/deps.sh $(DEB_PKGS) $(DEB_TEST_PKGS)
 
 # --- libraries and programs ----------------------------------------------
+# V=1 shows full command lines
+Q := $(if $(V),,@)
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+	@$(if $(V),,echo "  CC    $<")
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 $(LIBCOMMON): $(call objs,$(COMMON_SRCS))
 $(LIBPROTO):  $(call objs,$(PROTO_SRCS))
@@ -92,18 +95,20 @@ $(LIBDLV):    $(call objs,$(DLV_SRCS))
 $(LIBING):    $(call objs,$(ING_SRCS))
 $(OBJ)/%.a:
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(BIN)/zhook-scheduler: $(OBJ)/scheduler/main.o $(LIBSCH) $(LIBPROTO) $(LIBCOMMON)
 $(BIN)/zhook-deliverer: $(OBJ)/deliverer/main.o $(LIBDLV) $(LIBPROTO) $(LIBCOMMON)
 $(BIN)/zhook-ingress:   $(OBJ)/ingress/main.o $(LIBING) $(LIBPROTO) $(LIBCOMMON)
 $(PROGRAMS):
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	@$(if $(V),,echo "  LD    $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BIN)/%: $(OBJ)/tests/%.o $(LIBPROTO) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	@$(if $(V),,echo "  LD    $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 tools: $(TOOLS)
 
 # --- unit tests: one cmocka runner, groups found by file name -------------
@@ -114,10 +119,11 @@ $(OBJ)/unit_groups.inc: $(TEST_SRCS)
 	@cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
 $(OBJ)/tests/unit_main.o: tests/unit_main.c $(OBJ)/unit_groups.inc
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -I$(OBJ) $(ALL_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) -I$(OBJ) $(ALL_CFLAGS) -c $< -o $@
 $(UNIT): $(OBJ)/tests/unit_main.o $(call objs,$(TEST_SRCS)) $(LIBSCH) $(LIBDLV) $(LIBING) $(LIBPROTO) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+	@$(if $(V),,echo "  LD    $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
 
 unit: check-deps
 	@$(MAKE) --no-print-directory $(UNIT)

@@ -53,16 +53,14 @@ s_setup (void **state)
     fixture_t *fx = calloc (1, sizeof *fx);
     if (!fx)
         return -1;
+    *state = fx; /* owned by the teardown from here on, even on failure */
     snprintf (fx->dir, sizeof fx->dir, "/tmp/sch_store_test.XXXXXX");
     if (!mkdtemp (fx->dir))
         return -1;
     fx->policy = s_policy;
     sch_store_rc_t rc;
     fx->store = sch_store_new (fx->dir, 64 << 20, &fx->policy, &rc);
-    if (!fx->store)
-        return -1;
-    *state = fx;
-    return 0;
+    return fx->store ? 0 : -1;
 }
 
 static int
