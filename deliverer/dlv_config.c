@@ -36,6 +36,12 @@ const zh_config_var_t dlv_config_vars[] = {
     {"ZHOOK_SIGNING_SECRET", "",
      "whsec_<base64> secret signing messages that carry none (or ZHOOK_SIGNING_SECRET_FILE)"},
     {"ZHOOK_INSTANCE_ID", "dlv-<hostname>-<pid>", "deliverer id in heartbeats and results"},
+    {"ZHOOK_HOST_CONCURRENCY", S_XSTR (ZH_DEF_HOST_CONCURRENCY),
+     "attempts in flight per destination host (1..ZHOOK_CONCURRENCY)"},
+    {"ZHOOK_CIRCUIT_FAILURES", S_XSTR (ZH_DEF_CIRCUIT_FAILURES),
+     "consecutive failures that open a host's circuit (0 = never, ..1000)"},
+    {"ZHOOK_CIRCUIT_COOLDOWN_MS", S_XSTR (ZH_DEF_CIRCUIT_COOLDOWN_MS),
+     "how long an open circuit holds a host's messages back (100..3600000)"},
     {NULL, NULL, NULL},
 };
 
@@ -150,6 +156,16 @@ dlv_config_new (void)
                   "1..64 characters of A-Z a-z 0-9 - _ . :", NULL);
         goto fail;
     }
+    if (zh_config_int ("ZHOOK_HOST_CONCURRENCY", ZH_DEF_HOST_CONCURRENCY, 1, self->concurrency,
+                       &v))
+        goto fail;
+    self->host_concurrency = (uint32_t)v;
+    if (zh_config_int ("ZHOOK_CIRCUIT_FAILURES", ZH_DEF_CIRCUIT_FAILURES, 0, 1000, &v))
+        goto fail;
+    self->circuit_failures = (uint32_t)v;
+    if (zh_config_int ("ZHOOK_CIRCUIT_COOLDOWN_MS", ZH_DEF_CIRCUIT_COOLDOWN_MS, 100, 3600000, &v))
+        goto fail;
+    self->circuit_cooldown_ms = (uint32_t)v;
     free (level);
     free (host);
     return self;

@@ -28,6 +28,9 @@ typedef struct {
     bool allow_private_targets; // true lifts the SSRF guard (development, tests)
     char *signing_secret; // "whsec_..." used when a message has none, or NULL
     char *instance_id; // deliverer id in heartbeats and results
+    uint32_t host_concurrency; // attempts in flight per destination host, 1..concurrency
+    uint32_t circuit_failures; // consecutive failures of a host that open its circuit, 0 = never
+    uint32_t circuit_cooldown_ms; // how long an open circuit holds the host's messages back
 } dlv_config_t;
 
 /* Every variable with its default, for --help; ends with {NULL}. */

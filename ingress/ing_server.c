@@ -651,6 +651,9 @@ s_ready (s_req_t *req)
 static void
 s_metrics (s_req_t *req)
 {
+    /* the watcher thread updates this gauge on its own schedule; a scrape must
+     * agree with /ready at the same instant */
+    zh_gauge_set (req->server->scheduler_up, ing_bridge_ready (req->server->bridge) ? 1 : 0);
     req->text = zh_metrics_render (req->server->metrics);
     if (!req->text) {
         s_internal (req, "out of memory rendering metrics");
