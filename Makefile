@@ -1,6 +1,7 @@
 # zhook — top-level build.
 #
-#   make            bin/zhook-ingress bin/zhook-scheduler bin/zhook-deliverer
+#   make            bin/zhook-ingress bin/zhook-scheduler bin/zhook-deliverer,
+#                   and bin/zhook-verify (signature checker for receivers)
 #   make run        build and start the local pipeline (scripts/run-local.sh)
 #   make test       unit tests (cmocka) + end-to-end tests (tests/e2e/*.sh)
 #   make fuzz       bounded libFuzzer run over every proto decoder (clang)
@@ -61,7 +62,7 @@ LIBSCH    := $(OBJ)/libzhsch.a
 LIBDLV    := $(OBJ)/libzhdlv.a
 LIBING    := $(OBJ)/libzhing.a
 
-PROGRAMS := $(BIN)/zhook-ingress $(BIN)/zhook-scheduler $(BIN)/zhook-deliverer
+PROGRAMS := $(BIN)/zhook-ingress $(BIN)/zhook-scheduler $(BIN)/zhook-deliverer $(BIN)/zhook-verify
 TOOLS    := $(patsubst tests/%.c,$(BIN)/%,$(TOOL_SRCS))
 UNIT     := $(BIN)/zhook-unit
 
@@ -100,6 +101,7 @@ $(OBJ)/%.a:
 $(BIN)/zhook-scheduler: $(OBJ)/scheduler/main.o $(LIBSCH) $(LIBPROTO) $(LIBCOMMON)
 $(BIN)/zhook-deliverer: $(OBJ)/deliverer/main.o $(LIBDLV) $(LIBPROTO) $(LIBCOMMON)
 $(BIN)/zhook-ingress:   $(OBJ)/ingress/main.o $(LIBING) $(LIBPROTO) $(LIBCOMMON)
+$(BIN)/zhook-verify:    $(OBJ)/verify/main.o $(LIBCOMMON)
 $(PROGRAMS):
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  LD    $@")
@@ -166,11 +168,11 @@ run: check-deps
 	ZH_BIN=$(BIN) sh scripts/run-local.sh
 
 # --- lint -----------------------------------------------------------------
-LINT_SRCS = $(wildcard common/*.[ch] proto/*.[ch] scheduler/*.[ch] deliverer/*.[ch] ingress/*.[ch] tests/*.[ch])
+LINT_SRCS = $(wildcard common/*.[ch] proto/*.[ch] scheduler/*.[ch] deliverer/*.[ch] ingress/*.[ch] verify/*.[ch] tests/*.[ch])
 lint:
 	clang-format --dry-run --Werror $(LINT_SRCS)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
-	  --suppress=missingIncludeSystem --suppress=varFuncNullUB -I. common proto scheduler deliverer ingress
+	  --suppress=missingIncludeSystem --suppress=varFuncNullUB -I. common proto scheduler deliverer ingress verify
 	@! grep -nE '\b(sprintf|strcat|strncpy|atoi|atol|gets|strtok)[[:space:]]*\(' $(LINT_SRCS) \
 	  || { echo "lint: banned function"; exit 1; }
 

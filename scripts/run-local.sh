@@ -44,7 +44,7 @@ for n in 1 2; do
     pids="$pids $!"
 done
 
-ZHOOK_LISTEN=$LISTEN ZHOOK_AUTH=off ZHOOK_SCHEDULER_HOST=127.0.0.1 \
+ZHOOK_LISTEN=$LISTEN ZHOOK_AUTH=off ZHOOK_SCHEDULER_HOST=127.0.0.1 ZHOOK_ALLOW_PRIVATE_TARGETS=1 \
     "$BIN/zhook-ingress" &
 pids="$pids $!"
 
