@@ -1,6 +1,7 @@
 /*  ing_config.c — reads the ingress's ZHOOK_* variables (zh_config readers). */
 #include "ingress/ing_config.h"
 #include "common/zh_defaults.h"
+#include "common/zh_netguard.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -35,6 +36,10 @@ const zh_config_var_t ing_config_vars[] = {
      "reply topic of this ingress; unique per process"},
     {"ZHOOK_READY_TIMEOUT_MS", ING_STR (ZH_DEF_READY_HB_MS),
      "/ready answers 503 when no scheduler heartbeat came within this time"},
+    {"ZHOOK_ALLOW_PRIVATE_TARGETS", ING_STR (ZH_DEF_ALLOW_PRIVATE_TARGETS),
+     "1 accepts URLs naming loopback/private/link-local addresses (development only)"},
+    {"ZHOOK_ALLOWED_CIDRS", "",
+     "private ranges URLs may name anyway, comma-separated CIDRs (10.20.0.0/16, fd00::/64)"},
     {NULL, NULL, NULL},
 };
 
@@ -44,6 +49,7 @@ ing_config_destroy (ing_config_t **self_p)
     if (!self_p || !*self_p)
         return;
     ing_config_t *self = *self_p;
+    free (self->allowed_cidrs);
     free (self->instance_id);
     free (self->api_keys_file);
     free (self->publish_endpoint);
@@ -148,6 +154,32 @@ ing_config_new (void)
                   "s:variable", "ZHOOK_API_KEYS_FILE", NULL);
         goto fail;
     }
+
+    if (zh_config_bool ("ZHOOK_ALLOW_PRIVATE_TARGETS", ZH_DEF_ALLOW_PRIVATE_TARGETS != 0,
+                        &self->allow_private_targets))
+        goto fail;
+    if (zh_config_string ("ZHOOK_ALLOWED_CIDRS", NULL, &self->allowed_cidrs))
+        goto fail;
+    if (self->allowed_cidrs && !*self->allowed_cidrs) {
+        free (self->allowed_cidrs);
+        self->allowed_cidrs = NULL;
+    }
+    /* checked here, so a bad entry stops the start with one line; the
+     * server builds its own guard from the same text */
+    const char *bad_cidr = NULL;
+    zh_netguard_t *guard =
+        zh_netguard_new (self->allow_private_targets, self->allowed_cidrs, &bad_cidr);
+    if (!guard) {
+        if (bad_cidr) {
+            char entry[64];
+            snprintf (entry, sizeof entry, "%.*s", (int)strcspn (bad_cidr, ", "), bad_cidr);
+            zh_error ("configuration: invalid value", "s:variable", "ZHOOK_ALLOWED_CIDRS",
+                      "s:entry", entry, "s:expected",
+                      "comma-separated IPv4/IPv6 CIDRs such as 10.20.0.0/16", NULL);
+        }
+        goto fail;
+    }
+    zh_netguard_destroy (&guard);
 
     if (zh_config_string ("ZHOOK_INSTANCE_ID", NULL, &self->instance_id))
         goto fail;

@@ -25,6 +25,8 @@ typedef struct {
     char *api_keys_file; /* TENANT SHA256HEX lines; NULL when auth is off and unset */
     char *instance_id; /* reply topic prefix, unique per ingress process */
     int ready_timeout_ms; /* /ready is 503 when the last heartbeat is older */
+    bool allow_private_targets; /* no literal-address check of message URLs */
+    char *allowed_cidrs; /* ZHOOK_ALLOWED_CIDRS for zh_netguard_new, or NULL */
 } ing_config_t;
 
 /* The variables for --help, ending with {NULL}. */

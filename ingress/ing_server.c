@@ -10,6 +10,7 @@
 #include "common/zh_id.h"
 #include "common/zh_log.h"
 #include "common/zh_metrics.h"
+#include "common/zh_netguard.h"
 #include "ingress/ing_auth.h"
 #include "ingress/ing_bridge.h"
 #include "ingress/ing_http.h"
@@ -97,6 +98,7 @@ typedef struct {
 struct _ing_server_t {
     const ing_config_t *cfg; /* borrowed */
     ing_auth_t *auth;
+    zh_netguard_t *guard; /* literal private-address URLs refused at submit */
     ing_bridge_t *bridge;
     zh_metrics_t *metrics;
     zh_counter_t *requests[R__COUNT][S_CODES + 1];
@@ -385,7 +387,7 @@ s_create (s_req_t *req)
         s_internal (req, "out of memory");
         goto out;
     }
-    ing_valid_rc_t vrc = ing_validate_message (body, size, item, errors);
+    ing_valid_rc_t vrc = ing_validate_message (body, size, req->server->guard, item, errors);
     if (vrc != ING_VALID_OK) {
         s_invalid (req, vrc, errors);
         goto out;
@@ -449,7 +451,8 @@ s_batch (s_req_t *req)
         s_internal (req, "out of memory");
         goto out;
     }
-    ing_valid_rc_t vrc = ing_validate_batch (body, size, submit, &results, errors);
+    ing_valid_rc_t vrc =
+        ing_validate_batch (body, size, req->server->guard, submit, &results, errors);
     if (vrc != ING_VALID_OK) {
         s_invalid (req, vrc, errors);
         goto out;
@@ -927,6 +930,19 @@ ing_server_new (const ing_config_t *cfg, bool *config_error)
             *config_error = true;
         goto fail;
     }
+    const char *bad_cidr = NULL;
+    self->guard = zh_netguard_new (cfg->allow_private_targets, cfg->allowed_cidrs, &bad_cidr);
+    if (!self->guard) {
+        zh_error (bad_cidr ? "configuration: invalid value" : "cannot create the address guard",
+                  "s:variable", "ZHOOK_ALLOWED_CIDRS", NULL);
+        if (config_error && bad_cidr)
+            *config_error = true;
+        goto fail;
+    }
+    if (cfg->allow_private_targets)
+        zh_warn ("ZHOOK_ALLOW_PRIVATE_TARGETS is on: message URLs may name internal addresses "
+                 "(development only)",
+                 NULL);
     self->metrics = zh_metrics_new ();
     if (!self->metrics || s_register_metrics (self)) {
         zh_error ("cannot register metrics", NULL);
@@ -1003,6 +1019,7 @@ ing_server_destroy (ing_server_t **self_p)
         mg_exit_library ();
     ing_bridge_destroy (&self->bridge);
     zh_metrics_destroy (&self->metrics);
+    zh_netguard_destroy (&self->guard);
     ing_auth_destroy (&self->auth);
     free (self);
     *self_p = NULL;

@@ -559,6 +559,14 @@ test_validation_errors (void **state)
     big[sizeof big - 1] = 0;
     s_http (f, "POST", "/v1/messages", big, s_auth_json, &r);
     assert_int_equal (r.status, 413);
+    /* the server hands its address guard (on by default) to validation */
+    s_http (f, "POST", "/v1/messages", "{\"url\":\"http://127.1:9/\",\"payload\":1}", s_auth_json,
+            &r);
+    assert_int_equal (r.status, 422);
+    o = s_json (&r);
+    json_t *e = json_array_get (json_object_get (o, "errors"), 0);
+    assert_string_equal (json_string_value (json_object_get (e, "field")), "url");
+    json_decref (o);
     assert_int_equal (atomic_load (&f->seen.submits), before);
 }
 

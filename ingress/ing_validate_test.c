@@ -12,11 +12,14 @@
 #include <cmocka.h>
 
 #define VALID_SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" /* 24 bytes */
+#define SECRET_36 "whsec_QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZn"
+#define ED_KEY "whsk_VEVTVFNJR05JTkdLRVlET05PVFVTRVRISVNGT1JBTlk="
 
 typedef struct {
     proto_submit_t *submit;
     proto_item_t *item;
     json_t *errors;
+    zh_netguard_t *guard; /* NULL: URL syntax only */
 } fixture_t;
 
 static int
@@ -39,6 +42,7 @@ s_teardown (void **state)
 {
     fixture_t *f = *state;
     json_decref (f->errors);
+    zh_netguard_destroy (&f->guard);
     proto_submit_destroy (&f->submit);
     free (f);
     return 0;
@@ -48,7 +52,7 @@ static ing_valid_rc_t
 s_validate (fixture_t *f, const char *body)
 {
     json_array_clear (f->errors);
-    return ing_validate_message (body, strlen (body), f->item, f->errors);
+    return ing_validate_message (body, strlen (body), f->guard, f->item, f->errors);
 }
 
 /* True when errors hold an entry for field. */
@@ -320,7 +324,7 @@ test_header_rules (void **state)
     /* NUL inside a JSON string is refused by the parser itself: 400 */
     json_array_clear (f->errors);
     const char *nul = "{\"url\":\"http://a.b/\",\"payload\":1,\"headers\":{\"X-A\":\"a\\u0000b\"}}";
-    assert_int_equal (ing_validate_message (nul, strlen (nul), f->item, f->errors),
+    assert_int_equal (ing_validate_message (nul, strlen (nul), NULL, f->item, f->errors),
                       ING_VALID_MALFORMED);
 
     /* 32 headers are fine, 33 are not */
@@ -368,6 +372,26 @@ test_secret_rules (void **state)
     assert_non_null (ing_check_secret ("whsec_"
                                        "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJ"
                                        "zdHV2d3h5ejAxMjM0NTY3ODkrLzAx"));
+    /* key lists: rotation of whsec_ secrets, Ed25519 whsk_ keys, mixed */
+    assert_null (ing_check_secret (VALID_SECRET " " SECRET_36));
+    assert_null (ing_check_secret (ED_KEY));
+    assert_null (ing_check_secret (SECRET_36 " " ED_KEY " " VALID_SECRET));
+    assert_null (
+        ing_check_secret ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")); /* unpadded is fine */
+    assert_non_null (ing_check_secret (VALID_SECRET "  " SECRET_36)); /* two spaces */
+    assert_non_null (ing_check_secret (" " VALID_SECRET));
+    assert_non_null (ing_check_secret (VALID_SECRET " "));
+    assert_non_null (ing_check_secret (VALID_SECRET " whsec_a2V5MQ==")); /* weak second key */
+    assert_non_null (ing_check_secret (VALID_SECRET " " VALID_SECRET " " VALID_SECRET " " ED_KEY
+                                                    " " SECRET_36)); /* five keys */
+    assert_non_null (ing_check_secret (
+        "whpk_ZlN4eg7dSSqi0moX9hQUk3orrOouK3QVQSlJa248c/g=")); /* public keys cannot sign */
+    assert_non_null (ing_check_secret ("whsk_a2V5MQ==")); /* not a 32-byte seed */
+    s_reset (f);
+    s_accepted (f, "{\"url\":\"http://a.b/\",\"payload\":1,\"secret\":\"" VALID_SECRET " " ED_KEY
+                   "\"}");
+    assert_string_equal (f->item->secret, VALID_SECRET " " ED_KEY);
+    s_reset (f);
     s_refused (f, "{\"url\":\"http://a.b/\",\"payload\":1,\"secret\":\"hunter2\"}", "secret");
     s_refused (f, "{\"url\":\"http://a.b/\",\"payload\":1,\"secret\":42}", "secret");
     /* the message never echoes the secret */
@@ -443,7 +467,7 @@ test_batch (void **state)
                        "{\"url\":\"nope\",\"payload\":2},"
                        "7,"
                        "{\"url\":\"http://a.b/4\",\"payload\":{\"k\":4},\"delay_ms\":10}]}";
-    assert_int_equal (ing_validate_batch (body, strlen (body), submit, &results, f->errors),
+    assert_int_equal (ing_validate_batch (body, strlen (body), NULL, submit, &results, f->errors),
                       ING_VALID_OK);
     assert_int_equal (json_array_size (f->errors), 0);
     assert_non_null (results);
@@ -485,9 +509,9 @@ test_batch_envelope (void **state)
         assert_non_null (submit);
         json_t *results = (json_t *)1;
         json_array_clear (f->errors);
-        assert_int_equal (
-            ing_validate_batch (cases[i].body, strlen (cases[i].body), submit, &results, f->errors),
-            cases[i].rc);
+        assert_int_equal (ing_validate_batch (cases[i].body, strlen (cases[i].body), NULL, submit,
+                                              &results, f->errors),
+                          cases[i].rc);
         assert_null (results);
         assert_true (s_has_error (f->errors, cases[i].field));
         assert_int_equal (submit->item_count, 0);
@@ -507,7 +531,8 @@ test_batch_envelope (void **state)
         assert_non_null (submit);
         json_t *results = NULL;
         json_array_clear (f->errors);
-        ing_valid_rc_t rc = ing_validate_batch (body, strlen (body), submit, &results, f->errors);
+        ing_valid_rc_t rc =
+            ing_validate_batch (body, strlen (body), NULL, submit, &results, f->errors);
         if (total == 1000) {
             assert_int_equal (rc, ING_VALID_OK);
             assert_int_equal (submit->item_count, 1000);
@@ -541,6 +566,101 @@ test_long_unknown_field_name (void **state)
     assert_int_equal (strlen (field) % 2, 0);
 }
 
+static void
+test_url_guard (void **state)
+{
+    fixture_t *f = *state;
+    const char *bad_cidr = NULL;
+    f->guard = zh_netguard_new (false, NULL, &bad_cidr);
+    assert_non_null (f->guard);
+    /* literal internal addresses in every spelling are refused at submit */
+    const char *refused[] = {"http://127.0.0.1/",
+                             "https://127.0.0.1:8443/x",
+                             "http://127.1/",
+                             "http://2130706433/",
+                             "http://0x7f000001/",
+                             "http://0177.0.0.1/",
+                             "http://127.0.0.1./",
+                             "http://localhost:8080/",
+                             "http://LOCALHOST./",
+                             "http://api.localhost/",
+                             "http://[::1]:9000/",
+                             "http://[::ffff:127.0.0.1]/",
+                             "http://[0:0:0:0:0:0:0:1]/",
+                             "http://0.0.0.0/",
+                             "http://10.1.2.3/",
+                             "http://172.16.0.1/",
+                             "http://192.168.1.1/",
+                             "http://169.254.169.254/latest/meta-data/",
+                             "http://100.64.0.1/",
+                             "http://224.0.0.1/",
+                             "http://255.255.255.255/",
+                             "http://[fe80::1]/",
+                             "http://[fc00::1]/",
+                             "http://[64:ff9b::7f00:1]/",
+                             "http://[2002:7f00:1::]/",
+                             "http://user:pw@127.0.0.1/",
+                             "http://%31%32%37.0.0.1/",
+                             "http://%6c%6f%63%61%6c%68%6f%73%74/",
+                             NULL};
+    for (const char **u = refused; *u; u++) {
+        char body[256];
+        snprintf (body, sizeof body, "{\"url\":\"%s\",\"payload\":1}", *u);
+        s_reset (f);
+        s_refused (f, body, "url");
+        /* the same URL passes the syntax check alone */
+        assert_null (ing_check_url (*u, NULL));
+    }
+    /* public literals and names pass (names are checked at connect time) */
+    const char *accepted[] = {"http://example.com/",
+                              "https://8.8.8.8/",
+                              "http://[2001:4860:4860::8888]:8080/",
+                              "http://127.0.0.1.nip.io/",
+                              "http://localhost.example.com/",
+                              "http://%65xample.com/",
+                              NULL};
+    for (const char **u = accepted; *u; u++) {
+        char body[256];
+        snprintf (body, sizeof body, "{\"url\":\"%s\",\"payload\":1}", *u);
+        s_reset (f);
+        s_accepted (f, body);
+    }
+    assert_non_null (ing_check_url ("http://%00127.0.0.1/", f->guard));
+
+    /* a batch names the item */
+    proto_submit_t *submit = proto_submit_new ();
+    assert_non_null (submit);
+    json_t *results = NULL;
+    const char *batch = "{\"messages\":[{\"url\":\"http://a.example/\",\"payload\":1},"
+                        "{\"url\":\"http://127.1:8080/\",\"payload\":2}]}";
+    assert_int_equal (
+        ing_validate_batch (batch, strlen (batch), f->guard, submit, &results, f->errors),
+        ING_VALID_OK);
+    assert_true (json_is_null (json_array_get (results, 0)));
+    assert_true (s_has_error (json_array_get (results, 1), "messages[1].url"));
+    assert_int_equal (submit->item_count, 1);
+    json_decref (results);
+    proto_submit_destroy (&submit);
+
+    /* ZHOOK_ALLOWED_CIDRS admits chosen ranges, and only those */
+    zh_netguard_destroy (&f->guard);
+    f->guard = zh_netguard_new (false, "10.20.0.0/16, fd00:1::/64", &bad_cidr);
+    assert_non_null (f->guard);
+    assert_null (ing_check_url ("http://10.20.3.4/", f->guard));
+    assert_null (ing_check_url ("http://[fd00:1::5]/", f->guard));
+    assert_non_null (ing_check_url ("http://10.21.0.1/", f->guard));
+    assert_non_null (ing_check_url ("http://[fd00:2::5]/", f->guard));
+    assert_non_null (ing_check_url ("http://127.0.0.1/", f->guard));
+
+    /* ZHOOK_ALLOW_PRIVATE_TARGETS=1 lifts the check */
+    zh_netguard_destroy (&f->guard);
+    f->guard = zh_netguard_new (true, NULL, &bad_cidr);
+    assert_non_null (f->guard);
+    for (const char **u = refused; *u; u++)
+        if (ing_check_url (*u, f->guard))
+            fail_msg ("refused with the guard lifted: %s", *u);
+}
+
 int ing_validate_test (void);
 
 int
@@ -551,6 +671,7 @@ ing_validate_test (void)
         cmocka_unit_test_setup_teardown (test_full_message, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_payload_any_json, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_url_rules, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_url_guard, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_schedule_rules, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_limits_rules, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_header_rules, s_setup, s_teardown),

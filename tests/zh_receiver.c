@@ -13,9 +13,15 @@
  *      retry_after=S  add "Retry-After: S" to non-2xx answers
  *      delay_ms=M     sleep M ms before answering (timeouts, in-flight work)
  *      delay_n=K      only delay the first K requests of a webhook-id
- *      secret=whsec_… verify webhook-signature (HMAC-SHA256 over
- *                     "id.timestamp.body", Standard Webhooks) and log the
- *                     outcome as "sig_valid"
+ *      secret=KEYS    verify webhook-signature with zh_webhook_verify (KEYS:
+ *                     whsec_/whpk_ keys, space-separated, URL-encoded: "+"
+ *                     as %2B, "/" as %2F, the space as %20; timestamps
+ *                     within 300 s) and log the outcome as "sig_valid"
+ *      save=1         write the raw body and the webhook-id, -timestamp and
+ *                     -signature values (exact bytes, no newline) to
+ *                     $ZH_RECEIVER_SAVE_DIR/<webhook-id>.<n>.{body,id,
+ *                     timestamp,signature}, before answering (ignored when
+ *                     the variable is unset or the id is not [A-Za-z0-9_-])
  *
  *  One JSON line per request is appended to LOGFILE (one write(2), under a
  *  lock): {"t_ms" (wall-clock ms at arrival, read before anything else),
@@ -28,11 +34,11 @@
  *
  *  Keep-alive is off so that each civetweb thread is free again after one
  *  request (civetweb parks a thread per open keep-alive connection). */
+#include "common/zh_webhook.h"
+
 #include <civetweb.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -47,6 +53,8 @@
 #define RCV_FIELD_MAX 512
 #define RCV_LINE_MAX 4096
 #define RCV_BODY_MAX (1024 * 1024)
+#define RCV_KEYS_MAX 2048 /* a secret= key list, decoded */
+#define RCV_TOLERANCE_S 300
 
 typedef struct rcv_entry {
     struct rcv_entry *next; // next in the bucket chain
@@ -58,6 +66,7 @@ static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
 static rcv_entry_t *s_table[RCV_BUCKETS];
 static int s_log_fd = -1;
 static int s_arrivals_fd = -1;
+static const char *s_save_dir; // ZH_RECEIVER_SAVE_DIR or NULL
 
 static int64_t
 s_wall_ms (void)
@@ -198,56 +207,45 @@ s_reason (int status)
     }
 }
 
-//  Standard Webhooks check: some "v1,<base64>" in the space-separated header
-//  equals base64 (HMAC-SHA256 (base64-decoded secret, "id.ts.body")).
-static bool
-s_signature_valid (const char *secret, const char *id, const char *ts, const char *header,
-                   const char *body, size_t body_len)
+//  Writes size bytes to DIR/ID.N.SUFFIX (created or truncated). 0 or -1.
+static int
+s_save_file (const char *id, uint64_t n, const char *suffix, const void *data, size_t size)
 {
-    if (!secret || !id || !ts || !header)
-        return false;
-    if (strncmp (secret, "whsec_", 6) == 0)
-        secret += 6;
-    size_t slen = strlen (secret);
-    if (slen == 0 || slen > 512 || slen % 4 != 0)
-        return false;
-    unsigned char key[400];
-    int klen = EVP_DecodeBlock (key, (const unsigned char *)secret, (int)slen);
-    if (klen < 0)
-        return false;
-    for (size_t i = slen; i > 0 && secret[i - 1] == '='; i--)
-        klen--;
-    size_t idlen = strlen (id), tslen = strlen (ts);
-    size_t mlen = idlen + 1 + tslen + 1 + body_len;
-    unsigned char *msg = malloc (mlen);
-    if (!msg)
-        return false;
-    memcpy (msg, id, idlen);
-    msg[idlen] = '.';
-    memcpy (msg + idlen + 1, ts, tslen);
-    msg[idlen + 1 + tslen] = '.';
-    if (body_len)
-        memcpy (msg + idlen + tslen + 2, body, body_len);
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int maclen = 0;
-    unsigned char *ok = HMAC (EVP_sha256 (), key, klen, msg, mlen, mac, &maclen);
-    free (msg);
-    if (!ok)
-        return false;
-    char expect[128];
-    int elen = EVP_EncodeBlock ((unsigned char *)expect, mac, (int)maclen);
-    const char *p = header;
-    while (*p) {
-        while (*p == ' ')
-            p++;
-        const char *end = strchr (p, ' ');
-        size_t len = end ? (size_t)(end - p) : strlen (p);
-        if (len == (size_t)elen + 3 && strncmp (p, "v1,", 3) == 0 &&
-            memcmp (p + 3, expect, (size_t)elen) == 0)
-            return true;
-        p += len;
+    char path[4096];
+    if (snprintf (path, sizeof path, "%s/%s.%llu.%s", s_save_dir, id, (unsigned long long)n,
+                  suffix) >= (int)sizeof path)
+        return -1;
+    int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    const char *p = data;
+    while (size) {
+        ssize_t w = write (fd, p, size);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            close (fd);
+            return -1;
+        }
+        p += w;
+        size -= (size_t)w;
     }
-    return false;
+    return close (fd);
+}
+
+//  save=1: the body and the three webhook-* values, for independent checks.
+static void
+s_save (const char *id, uint64_t n, const char *ts, const char *sig, const char *body,
+        size_t body_len)
+{
+    if (!s_save_dir || !id || !*id ||
+        strspn (id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu"
+                    "vwxyz0123456789_-") != strlen (id))
+        return;
+    if (s_save_file (id, n, "body", body, body_len) || s_save_file (id, n, "id", id, strlen (id)) ||
+        s_save_file (id, n, "timestamp", ts ? ts : "", ts ? strlen (ts) : 0) ||
+        s_save_file (id, n, "signature", sig ? sig : "", sig ? strlen (sig) : 0))
+        fprintf (stderr, "zh_receiver: cannot save request %s.%llu\n", id, (unsigned long long)n);
 }
 
 static int
@@ -272,15 +270,19 @@ s_handle (struct mg_connection *conn, void *arg)
         body_len += got;
     }
     const char *sig_valid = "null";
-    char secret[600];
+    char secret[RCV_KEYS_MAX];
     if (query && mg_get_var (query, strlen (query), "secret", secret, sizeof secret) > 0) {
-        bool valid = body && body_len <= RCV_BODY_MAX &&
-                     s_signature_valid (secret, wid, wts, sig, body, (size_t)body_len);
+        bool valid =
+            body && body_len <= RCV_BODY_MAX && wid && wts && sig &&
+            zh_webhook_verify (secret, wid, wts, sig, (const uint8_t *)body, (size_t)body_len,
+                               s_wall_ms () / 1000, RCV_TOLERANCE_S) == 0;
         sig_valid = valid ? "true" : "false";
     }
-    free (body);
 
     uint64_t n = s_count_request (wid ? wid : "");
+    if (s_query_long (query, "save", 0, 1) == 1 && body && body_len <= RCV_BODY_MAX)
+        s_save (wid, n, wts, sig, body, (size_t)body_len);
+    free (body);
     long fail = s_query_long (query, "fail", -1, 1000000);
     long code = s_query_long (query, "code", -1, 599);
     long retry_after = s_query_long (query, "retry_after", -1, 1000000);
@@ -390,6 +392,9 @@ main (int argc, char **argv)
         fprintf (stderr, "zh_receiver: bad PORT or THREADS\n");
         return 2;
     }
+    s_save_dir = getenv ("ZH_RECEIVER_SAVE_DIR");
+    if (s_save_dir && !*s_save_dir)
+        s_save_dir = NULL;
     s_log_fd = open (argv[1], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     char arrivals[4096];
     if (snprintf (arrivals, sizeof arrivals, "%s.arrivals", argv[1]) >= (int)sizeof arrivals) {
