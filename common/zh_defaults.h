@@ -45,7 +45,7 @@
 #define ZH_DEF_DLV_OPS_LISTEN "0.0.0.0:9091"
 #define ZH_DEF_CONCURRENCY 64
 #define ZH_DEF_SHUTDOWN_GRACE_MS 10000
-#define ZH_DEF_RESPONSE_BODY_MAX 1024 /* bytes of a failed response kept in the history */
+#define ZH_DEF_RESPONSE_BODY_MAX 4096 /* bytes of a failed response kept in the history */
 #define ZH_DEF_ALLOW_PRIVATE_TARGETS 0
 #define ZH_DEF_HOST_CONCURRENCY 16 /* per destination host and deliverer */
 #define ZH_DEF_CIRCUIT_FAILURES 5 /* consecutive failures that open a host's circuit */

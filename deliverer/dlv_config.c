@@ -1,11 +1,14 @@
 /*  dlv_config.c — the deliverer's environment, read and validated at start. */
 #include "deliverer/dlv_config.h"
 #include "common/zh_defaults.h"
-#include "deliverer/dlv_sign.h"
+#include "common/zh_netguard.h"
+#include "common/zh_webhook.h"
 
+#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define DLV_INSTANCE_ID_MAX 64
@@ -33,8 +36,12 @@ const zh_config_var_t dlv_config_vars[] = {
      "bytes of a failed response body kept in the attempt history (0..65536)"},
     {"ZHOOK_ALLOW_PRIVATE_TARGETS", S_XSTR (ZH_DEF_ALLOW_PRIVATE_TARGETS),
      "1 lets deliveries reach loopback/private/link-local addresses (development only)"},
+    {"ZHOOK_ALLOWED_CIDRS", "",
+     "IPv4/IPv6 CIDRs deliveries may reach although private (\"10.20.0.0/16, fd00:1::/64\")"},
+    {"ZHOOK_EGRESS_PROXY", "",
+     "http:// or https:// proxy every delivery goes through (or ZHOOK_EGRESS_PROXY_FILE)"},
     {"ZHOOK_SIGNING_SECRET", "",
-     "whsec_<base64> secret signing messages that carry none (or ZHOOK_SIGNING_SECRET_FILE)"},
+     "whsec_/whsk_ key list signing messages that carry none (or ZHOOK_SIGNING_SECRET_FILE)"},
     {"ZHOOK_INSTANCE_ID", "dlv-<hostname>-<pid>", "deliverer id in heartbeats and results"},
     {"ZHOOK_HOST_CONCURRENCY", S_XSTR (ZH_DEF_HOST_CONCURRENCY),
      "attempts in flight per destination host (1..ZHOOK_CONCURRENCY)"},
@@ -80,6 +87,64 @@ s_default_instance_id (void)
     char id[DLV_INSTANCE_ID_MAX + 1];
     snprintf (id, sizeof id, "dlv-%s-%ld", n ? clean : "host", (long)getpid ());
     return strdup (id);
+}
+
+/* Empty means unset; a malformed entry is named (CIDRs are no secret). */
+static int
+s_allowed_cidrs_check (dlv_config_t *self)
+{
+    if (self->allowed_cidrs && !self->allowed_cidrs[strspn (self->allowed_cidrs, ", \t")]) {
+        free (self->allowed_cidrs);
+        self->allowed_cidrs = NULL;
+    }
+    if (!self->allowed_cidrs)
+        return 0;
+    const char *bad = NULL;
+    zh_netguard_t *guard = zh_netguard_new (false, self->allowed_cidrs, &bad);
+    if (guard) {
+        zh_netguard_destroy (&guard);
+        return 0;
+    }
+    if (!bad) {
+        zh_error ("out of memory reading ZHOOK_ALLOWED_CIDRS", NULL);
+        return -1;
+    }
+    char entry[64];
+    size_t len = strcspn (bad, ", \t");
+    snprintf (entry, sizeof entry, "%.*s", (int)(len < 63 ? len : 63), bad);
+    zh_error ("configuration: invalid value", "s:variable", "ZHOOK_ALLOWED_CIDRS", "s:entry", entry,
+              "s:expected", "IPv4 or IPv6 CIDRs (a.b.c.d/n, x:y::/n), comma-separated", NULL);
+    return -1;
+}
+
+/* An absolute http:// or https:// URL with a host. It may carry
+ * credentials, so the value is never echoed. */
+static int
+s_egress_proxy_check (dlv_config_t *self)
+{
+    if (self->egress_proxy && !*self->egress_proxy) {
+        free (self->egress_proxy);
+        self->egress_proxy = NULL;
+    }
+    if (!self->egress_proxy)
+        return 0;
+    const char *p = self->egress_proxy;
+    bool ok = !strncasecmp (p, "http://", 7) || !strncasecmp (p, "https://", 8);
+    for (; ok && *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+            ok = false;
+    CURLU *u = ok ? curl_url () : NULL;
+    char *host = NULL;
+    if (ok && (!u || curl_url_set (u, CURLUPART_URL, self->egress_proxy, 0) != CURLUE_OK ||
+               curl_url_get (u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host || !*host))
+        ok = false;
+    curl_free (host);
+    curl_url_cleanup (u);
+    if (ok)
+        return 0;
+    zh_error ("configuration: invalid value", "s:variable", "ZHOOK_EGRESS_PROXY", "s:expected",
+              "an http:// or https:// proxy URL (http://proxy.internal:3128)", NULL);
+    return -1;
 }
 
 dlv_config_t *
@@ -128,16 +193,22 @@ dlv_config_new (void)
     if (zh_config_bool ("ZHOOK_ALLOW_PRIVATE_TARGETS", ZH_DEF_ALLOW_PRIVATE_TARGETS != 0,
                         &self->allow_private_targets))
         goto fail;
+    if (zh_config_string ("ZHOOK_ALLOWED_CIDRS", NULL, &self->allowed_cidrs) ||
+        s_allowed_cidrs_check (self) ||
+        zh_config_string ("ZHOOK_EGRESS_PROXY", NULL, &self->egress_proxy) ||
+        s_egress_proxy_check (self))
+        goto fail;
     if (zh_config_string ("ZHOOK_SIGNING_SECRET", NULL, &self->signing_secret))
         goto fail;
     if (self->signing_secret && !*self->signing_secret) {
         free (self->signing_secret);
         self->signing_secret = NULL;
     }
-    if (self->signing_secret && !dlv_sign_secret_valid (self->signing_secret)) {
+    if (self->signing_secret && !zh_webhook_keys_valid (self->signing_secret)) {
         /* the value itself is a secret: name the variable, never echo it */
         zh_error ("configuration: invalid value", "s:variable", "ZHOOK_SIGNING_SECRET",
-                  "s:expected", "whsec_ followed by base64 of the key", NULL);
+                  "s:expected", "whsec_/whsk_ keys (base64), up to 4 separated by single spaces",
+                  NULL);
         goto fail;
     }
     if (zh_config_string ("ZHOOK_INSTANCE_ID", NULL, &self->instance_id))
@@ -156,8 +227,7 @@ dlv_config_new (void)
                   "1..64 characters of A-Z a-z 0-9 - _ . :", NULL);
         goto fail;
     }
-    if (zh_config_int ("ZHOOK_HOST_CONCURRENCY", ZH_DEF_HOST_CONCURRENCY, 1, self->concurrency,
-                       &v))
+    if (zh_config_int ("ZHOOK_HOST_CONCURRENCY", ZH_DEF_HOST_CONCURRENCY, 1, self->concurrency, &v))
         goto fail;
     self->host_concurrency = (uint32_t)v;
     if (zh_config_int ("ZHOOK_CIRCUIT_FAILURES", ZH_DEF_CIRCUIT_FAILURES, 0, 1000, &v))
@@ -186,6 +256,11 @@ dlv_config_destroy (dlv_config_t **self_p)
     free (self->dispatch_endpoint);
     free (self->results_endpoint);
     free (self->ops_listen);
+    free (self->allowed_cidrs);
+    if (self->egress_proxy) {
+        explicit_bzero (self->egress_proxy, strlen (self->egress_proxy)); /* may hold credentials */
+        free (self->egress_proxy);
+    }
     if (self->signing_secret) {
         explicit_bzero (self->signing_secret, strlen (self->signing_secret));
         free (self->signing_secret);

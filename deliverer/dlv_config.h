@@ -26,6 +26,8 @@ typedef struct {
     uint32_t shutdown_grace_ms; // time in-flight attempts get after SIGTERM
     size_t response_body_max; // bytes of a failed response kept, 0..65536
     bool allow_private_targets; // true lifts the SSRF guard (development, tests)
+    char *allowed_cidrs; // ZHOOK_ALLOWED_CIDRS: private CIDRs admitted anyway, or NULL
+    char *egress_proxy; // ZHOOK_EGRESS_PROXY: http(s):// proxy for every attempt, or NULL
     char *signing_secret; // "whsec_..." used when a message has none, or NULL
     char *instance_id; // deliverer id in heartbeats and results
     uint32_t host_concurrency; // attempts in flight per destination host, 1..concurrency

@@ -16,13 +16,23 @@
 int dlv_config_test (void);
 
 static const char *const s_vars[] = {
-    "ZHOOK_LOG_LEVEL",         "ZHOOK_SCHEDULER_HOST",
-    "ZHOOK_DISPATCH_ENDPOINT", "ZHOOK_RESULTS_ENDPOINT",
-    "ZHOOK_OPS_LISTEN",        "ZHOOK_CONCURRENCY",
-    "ZHOOK_HEARTBEAT_MS",      "ZHOOK_SHUTDOWN_GRACE_MS",
-    "ZHOOK_RESPONSE_BODY_MAX", "ZHOOK_ALLOW_PRIVATE_TARGETS",
-    "ZHOOK_SIGNING_SECRET",    "ZHOOK_SIGNING_SECRET_FILE",
-    "ZHOOK_INSTANCE_ID",       NULL,
+    "ZHOOK_LOG_LEVEL",
+    "ZHOOK_SCHEDULER_HOST",
+    "ZHOOK_DISPATCH_ENDPOINT",
+    "ZHOOK_RESULTS_ENDPOINT",
+    "ZHOOK_OPS_LISTEN",
+    "ZHOOK_CONCURRENCY",
+    "ZHOOK_HEARTBEAT_MS",
+    "ZHOOK_SHUTDOWN_GRACE_MS",
+    "ZHOOK_RESPONSE_BODY_MAX",
+    "ZHOOK_ALLOW_PRIVATE_TARGETS",
+    "ZHOOK_SIGNING_SECRET",
+    "ZHOOK_SIGNING_SECRET_FILE",
+    "ZHOOK_INSTANCE_ID",
+    "ZHOOK_ALLOWED_CIDRS",
+    "ZHOOK_EGRESS_PROXY",
+    "ZHOOK_EGRESS_PROXY_FILE",
+    NULL,
 };
 
 static int
@@ -43,6 +53,9 @@ test_defaults (void **state)
     assert_int_equal (cfg->log_level, ZH_LOG_INFO);
     assert_string_equal (cfg->dispatch_endpoint, "tcp://127.0.0.1:5557");
     assert_string_equal (cfg->results_endpoint, "tcp://127.0.0.1:5558");
+    assert_int_equal (cfg->host_concurrency, ZH_DEF_HOST_CONCURRENCY);
+    assert_int_equal (cfg->circuit_failures, ZH_DEF_CIRCUIT_FAILURES);
+    assert_int_equal (cfg->circuit_cooldown_ms, ZH_DEF_CIRCUIT_COOLDOWN_MS);
     assert_string_equal (cfg->ops_listen, ZH_DEF_DLV_OPS_LISTEN);
     assert_int_equal (cfg->concurrency, ZH_DEF_CONCURRENCY);
     assert_int_equal (cfg->heartbeat_ms, ZH_DEF_HEARTBEAT_MS);
@@ -50,6 +63,8 @@ test_defaults (void **state)
     assert_int_equal (cfg->response_body_max, ZH_DEF_RESPONSE_BODY_MAX);
     assert_false (cfg->allow_private_targets);
     assert_null (cfg->signing_secret);
+    assert_null (cfg->allowed_cidrs);
+    assert_null (cfg->egress_proxy);
     char prefix[32];
     snprintf (prefix, sizeof prefix, "-%ld", (long)getpid ());
     assert_memory_equal (cfg->instance_id, "dlv-", 4);
@@ -135,6 +150,12 @@ test_refusals (void **state)
         {"ZHOOK_RESULTS_ENDPOINT", "tcp://noport"},
         {"ZHOOK_OPS_LISTEN", "nowhere"},
         {"ZHOOK_SCHEDULER_HOST", "a/b"},
+        {"ZHOOK_ALLOWED_CIDRS", "10.0.0.0/8, 10.1/16"},
+        {"ZHOOK_ALLOWED_CIDRS", "fd00::/129"},
+        {"ZHOOK_EGRESS_PROXY", "socks5://proxy:1080"},
+        {"ZHOOK_EGRESS_PROXY", "proxy.internal:3128"},
+        {"ZHOOK_EGRESS_PROXY", "http://"},
+        {"ZHOOK_EGRESS_PROXY", "http://proxy internal:3128"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         s_clear (NULL);
@@ -143,6 +164,27 @@ test_refusals (void **state)
         if (cfg)
             fail_msg ("%s=%s was accepted", bad[i].name, bad[i].value);
     }
+}
+
+static void
+test_guard_settings (void **state)
+{
+    (void)state;
+    setenv ("ZHOOK_ALLOWED_CIDRS", "10.20.0.0/16, fd00:1::/64", 1);
+    setenv ("ZHOOK_EGRESS_PROXY", "https://user:pw@proxy.internal:3128", 1);
+    dlv_config_t *cfg = dlv_config_new ();
+    assert_non_null (cfg);
+    assert_string_equal (cfg->allowed_cidrs, "10.20.0.0/16, fd00:1::/64");
+    assert_string_equal (cfg->egress_proxy, "https://user:pw@proxy.internal:3128");
+    dlv_config_destroy (&cfg);
+    /* empty is unset */
+    setenv ("ZHOOK_ALLOWED_CIDRS", " ", 1);
+    setenv ("ZHOOK_EGRESS_PROXY", "", 1);
+    cfg = dlv_config_new ();
+    assert_non_null (cfg);
+    assert_null (cfg->allowed_cidrs);
+    assert_null (cfg->egress_proxy);
+    dlv_config_destroy (&cfg);
 }
 
 static void
@@ -155,7 +197,7 @@ test_vars_table (void **state)
         assert_non_null (v->def);
         assert_non_null (v->help);
     }
-    assert_int_equal (n, 12);
+    assert_int_equal (n, 17);
 }
 
 int
@@ -166,6 +208,7 @@ dlv_config_test (void)
         cmocka_unit_test_setup_teardown (test_overrides, s_clear, s_clear),
         cmocka_unit_test_setup_teardown (test_secret_from_file, s_clear, s_clear),
         cmocka_unit_test_setup_teardown (test_refusals, s_clear, s_clear),
+        cmocka_unit_test_setup_teardown (test_guard_settings, s_clear, s_clear),
         cmocka_unit_test (test_vars_table),
     };
     return cmocka_run_group_tests_name ("dlv_config_test", tests, NULL, NULL);

@@ -3,18 +3,39 @@
  *  Slots are a fixed array of `concurrency` entries with a stack of free
  *  indices; an easy handle is created the first time its slot is used and
  *  then reset and reused, so a steady load allocates only the header list
- *  and the (capped) response body per attempt. The SSRF guard sits in
- *  CURLOPT_OPENSOCKETFUNCTION, which sees every resolved address before any
- *  SYN is sent, so a DNS answer that changes between check and connect
- *  cannot slip past it. */
+ *  and the (capped) response body per attempt. The SSRF guard
+ *  (common/zh_netguard) sits in CURLOPT_OPENSOCKETFUNCTION, which sees every
+ *  resolved address before any SYN is sent, so a DNS answer that changes
+ *  between check and connect cannot slip past it.
+ *
+ *  With ZHOOK_EGRESS_PROXY every connection goes to the proxy, so the socket
+ *  callback would only see the proxy's address. The destination is then
+ *  checked before the transfer starts: a literal host at once, a name by
+ *  resolving it (getaddrinfo_a, polled from dlv_http_perform so the loop
+ *  never blocks) and refusing it when any of its addresses is refused. The
+ *  proxy resolves the name again when it connects; a DNS answer that changes
+ *  in between (rebinding) is the proxy's own policy to stop, which is why a
+ *  proxy used for egress must refuse private destinations itself.
+ *
+ *  Hostile receivers: at most body_max bytes of a response are kept, and a
+ *  transfer is cut once the body runs S_BODY_DISCARD_MAX past that (the
+ *  status is known by then, so the attempt ends as that HTTP response);
+ *  more than S_HEADERS_MAX response headers or S_HEADER_BYTES_MAX bytes of
+ *  them end it with "response_headers_too_large"; CURLOPT_TIMEOUT_MS bounds
+ *  the whole transfer, so a receiver trickling one byte a second is cut at
+ *  the attempt's timeout. Per attempt memory is therefore bounded by the
+ *  caps whatever a receiver sends. */
 #include "deliverer/dlv_http.h"
 #include "common/zh_clock.h"
 #include "common/zh_defaults.h"
 #include "common/zh_log.h"
-#include "deliverer/dlv_sign.h"
+#include "common/zh_netguard.h"
+#include "common/zh_webhook.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
+#include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +43,28 @@
 #include <strings.h>
 
 #define S_RETRY_AFTER_CAP_MS (10LL * 365 * 24 * 3600 * 1000)
+#define S_BODY_DISCARD_MAX (64 * 1024) /* body bytes read and dropped past body_max */
+#define S_HEADERS_MAX 100 /* response header lines per attempt */
+#define S_HEADER_BYTES_MAX (16 * 1024) /* response header bytes per attempt */
+#define S_RESOLVE_POLL_MS 10 /* how often a pending proxy-mode resolution is polled */
+
+/* Reasons the guard gives (zh_netguard_check), one blocked_total series each. */
+static const char *const s_block_reasons[] = {
+    "loopback",  "private",  "cgnat", "link_local", "multicast", "unspecified",
+    "broadcast", "reserved", "ula",   "zone_id",    "invalid",   "unsupported_family",
+    "other",
+};
+#define S_BLOCK_REASONS (sizeof s_block_reasons / sizeof *s_block_reasons)
+
+/* A proxy-mode name resolution: getaddrinfo_a reads these until it is done,
+ * so it outlives an attempt that ends first (timeout, abort) on the orphan
+ * list. */
+typedef struct _s_resolve_t {
+    struct gaicb cb; // request; cb.ar_result holds the answer
+    struct addrinfo hints; // AF_UNSPEC, SOCK_STREAM
+    struct _s_resolve_t *next; // orphan list link
+    char host[]; // the name being resolved
+} s_resolve_t;
 
 typedef struct {
     dlv_http_t *owner;
@@ -30,7 +73,15 @@ typedef struct {
     struct curl_slist *headers; // request headers of this attempt
     char *body; // first bytes of the response body
     size_t body_len; // bytes in body, <= owner->body_max
-    bool blocked; // the SSRF guard refused an address of this attempt
+    const char *blocked; // reason the SSRF guard refused an address, or NULL
+    char blocked_addr[INET6_ADDRSTRLEN]; // that address, for the log
+    s_resolve_t *resolve; // proxy mode: destination name being resolved, or NULL
+    bool in_multi; // the easy handle was added to the multi handle
+    uint64_t body_seen; // response body bytes received
+    bool body_cut; // stopped reading a body that ran past the cap
+    uint32_t header_count; // response header lines received
+    size_t header_bytes; // response header bytes received
+    bool headers_cut; // stopped at the header caps
     int64_t start_us; // monotonic start, for latency
 } s_slot_t;
 
@@ -41,7 +92,13 @@ struct _dlv_http_t {
     uint32_t free_count; // entries in free_stack
     uint32_t capacity; // ZHOOK_CONCURRENCY
     size_t body_max; // ZHOOK_RESPONSE_BODY_MAX
-    bool allow_private; // ZHOOK_ALLOW_PRIVATE_TARGETS
+    zh_netguard_t *guard; // ZHOOK_ALLOW_PRIVATE_TARGETS + ZHOOK_ALLOWED_CIDRS
+    char *proxy; // ZHOOK_EGRESS_PROXY or NULL
+    s_resolve_t *orphans; // resolutions whose attempt ended before they did
+    uint32_t resolving; // slots waiting on a proxy-mode resolution
+    zh_counter_t *m_blocked[S_BLOCK_REASONS]; // blocked_total{reason}, NULL until metrics_init
+    zh_counter_t *m_cut_body; // responses_cut_total{cap="body"}
+    zh_counter_t *m_cut_headers; // responses_cut_total{cap="headers"}
     char *default_secret; // ZHOOK_SIGNING_SECRET or NULL
     char *instance_id; // result.deliverer
     char user_agent[32]; // "zhook/<version>"
@@ -50,63 +107,6 @@ struct _dlv_http_t {
 };
 
 /* --- pure helpers -------------------------------------------------------- */
-
-static bool
-s_ipv4_blocked (uint32_t a)
-{
-    return (a >> 24) == 0 /* 0.0.0.0/8 "this network" */
-           || (a >> 24) == 10 /* 10/8 RFC 1918 */
-           || (a & 0xFFC00000u) == 0x64400000u /* 100.64/10 CGNAT */
-           || (a >> 24) == 127 /* loopback */
-           || (a & 0xFFFF0000u) == 0xA9FE0000u /* 169.254/16 link-local, cloud metadata */
-           || (a & 0xFFF00000u) == 0xAC100000u /* 172.16/12 RFC 1918 */
-           || (a & 0xFFFF0000u) == 0xC0A80000u /* 192.168/16 RFC 1918 */
-           || (a >> 28) >= 0xE; /* 224/4 multicast, 240/4 reserved + broadcast */
-}
-
-static uint32_t
-s_v4_at (const uint8_t *b)
-{
-    return ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) | b[3];
-}
-
-static bool
-s_zero (const uint8_t *b, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (b[i])
-            return false;
-    return true;
-}
-
-bool
-dlv_http_address_blocked (const struct sockaddr *sa)
-{
-    if (!sa)
-        return true;
-    if (sa->sa_family == AF_INET) {
-        struct sockaddr_in in;
-        memcpy (&in, sa, sizeof in);
-        return s_ipv4_blocked (ntohl (in.sin_addr.s_addr));
-    }
-    if (sa->sa_family != AF_INET6)
-        return true;
-    struct sockaddr_in6 in6;
-    memcpy (&in6, sa, sizeof in6);
-    const uint8_t *b = in6.sin6_addr.s6_addr;
-    if (s_zero (b, 12))
-        return true; /* ::, ::1, IPv4-compatible ::/96 */
-    if (s_zero (b, 10) && b[10] == 0xff && b[11] == 0xff)
-        return s_ipv4_blocked (s_v4_at (b + 12)); /* IPv4-mapped */
-    if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && s_zero (b + 4, 8))
-        return s_ipv4_blocked (s_v4_at (b + 12)); /* NAT64 well-known prefix */
-    if (b[0] == 0x20 && b[1] == 0x02)
-        return s_ipv4_blocked (s_v4_at (b + 2)); /* 6to4 embeds the IPv4 router */
-    return (b[0] & 0xfe) == 0xfc /* fc00::/7 unique local */
-           || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) /* fe80::/10 link-local */
-           || (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) /* fec0::/10 site-local */
-           || b[0] == 0xff; /* ff00::/8 multicast */
-}
 
 int64_t
 dlv_http_retry_after_ms (const char *value, int64_t now_ms)
@@ -239,6 +239,13 @@ s_on_body (char *data, size_t size, size_t nmemb, void *userp)
 {
     s_slot_t *slot = userp;
     size_t n = size * nmemb;
+    slot->body_seen += n;
+    if (slot->body_seen > (uint64_t)slot->owner->body_max + S_BODY_DISCARD_MAX) {
+        /* the status is known: end the attempt as that response rather
+         * than read a body of any size (curl reports CURLE_WRITE_ERROR) */
+        slot->body_cut = true;
+        return 0;
+    }
     long status = 0;
     curl_easy_getinfo (slot->easy, CURLINFO_RESPONSE_CODE, &status);
     if (status >= 200 && status <= 299)
@@ -257,6 +264,40 @@ s_on_body (char *data, size_t size, size_t nmemb, void *userp)
     return n; /* the rest is read and discarded */
 }
 
+/* Counts response header lines (of every response of the attempt: 1xx,
+ * the final one) and stops at the caps; curl keeps them for
+ * curl_easy_header, so the caps also bound that store. */
+static size_t
+s_on_header (char *data, size_t size, size_t nmemb, void *userp)
+{
+    s_slot_t *slot = userp;
+    (void)data;
+    size_t n = size * nmemb;
+    slot->header_count++;
+    slot->header_bytes += n;
+    if (slot->header_count > S_HEADERS_MAX || slot->header_bytes > S_HEADER_BYTES_MAX) {
+        slot->headers_cut = true;
+        return 0;
+    }
+    return n;
+}
+
+/* Notes the first refused address of an attempt. */
+static void
+s_note_blocked (s_slot_t *slot, const char *reason, const struct sockaddr *sa)
+{
+    if (slot->blocked)
+        return;
+    slot->blocked = reason;
+    slot->blocked_addr[0] = 0;
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop (AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+                   slot->blocked_addr, sizeof slot->blocked_addr);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop (AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+                   slot->blocked_addr, sizeof slot->blocked_addr);
+}
+
 static curl_socket_t
 s_on_open_socket (void *clientp, curlsocktype purpose, struct curl_sockaddr *address)
 {
@@ -266,9 +307,10 @@ s_on_open_socket (void *clientp, curlsocktype purpose, struct curl_sockaddr *add
     memset (&ss, 0, sizeof ss);
     size_t len = address->addrlen < sizeof ss ? address->addrlen : sizeof ss;
     memcpy (&ss, &address->addr, len);
-    if (dlv_http_address_blocked ((const struct sockaddr *)&ss)) {
-        slot->blocked = true;
-        return CURL_SOCKET_BAD;
+    const char *reason = zh_netguard_check (slot->owner->guard, (const struct sockaddr *)&ss);
+    if (reason) {
+        s_note_blocked (slot, reason, (const struct sockaddr *)&ss);
+        return CURL_SOCKET_BAD; /* no SYN is sent */
     }
     return socket (address->family, address->socktype, address->protocol);
 }
@@ -284,7 +326,6 @@ dlv_http_new (const dlv_config_t *cfg, dlv_http_done_fn *done, void *done_arg)
         return NULL;
     self->capacity = cfg->concurrency;
     self->body_max = cfg->response_body_max;
-    self->allow_private = cfg->allow_private_targets;
     self->done = done;
     self->done_arg = done_arg;
     snprintf (self->user_agent, sizeof self->user_agent, "zhook/%s", ZH_VERSION);
@@ -293,9 +334,15 @@ dlv_http_new (const dlv_config_t *cfg, dlv_http_done_fn *done, void *done_arg)
     self->instance_id = strdup (cfg->instance_id);
     if (cfg->signing_secret)
         self->default_secret = strdup (cfg->signing_secret);
+    if (cfg->egress_proxy)
+        self->proxy = strdup (cfg->egress_proxy);
+    const char *bad_cidr = NULL;
+    self->guard = zh_netguard_new (cfg->allow_private_targets, cfg->allowed_cidrs, &bad_cidr);
+    if (!self->guard && bad_cidr)
+        zh_error ("invalid ZHOOK_ALLOWED_CIDRS entry", NULL);
     self->multi = curl_multi_init ();
-    if (!self->slots || !self->free_stack || !self->instance_id || !self->multi ||
-        (cfg->signing_secret && !self->default_secret)) {
+    if (!self->slots || !self->free_stack || !self->instance_id || !self->multi || !self->guard ||
+        (cfg->signing_secret && !self->default_secret) || (cfg->egress_proxy && !self->proxy)) {
         dlv_http_destroy (&self);
         return NULL;
     }
@@ -309,17 +356,67 @@ dlv_http_new (const dlv_config_t *cfg, dlv_http_done_fn *done, void *done_arg)
     return self;
 }
 
+/* Frees a resolution that is done, else queues it on the orphan list
+ * until it is (getaddrinfo_a still writes into it). */
+static void
+s_resolve_drop (dlv_http_t *self, s_resolve_t *r)
+{
+    if (!r)
+        return;
+    if (gai_error (&r->cb) == EAI_INPROGRESS && gai_cancel (&r->cb) == EAI_NOTCANCELED) {
+        r->next = self->orphans;
+        self->orphans = r;
+        return;
+    }
+    if (r->cb.ar_result)
+        freeaddrinfo (r->cb.ar_result);
+    free (r);
+}
+
+/* Frees the orphans whose resolution has finished; with wait, first waits
+ * for all of them (destroy). */
+static void
+s_orphans_reap (dlv_http_t *self, bool wait)
+{
+    s_resolve_t **link = &self->orphans;
+    while (*link) {
+        s_resolve_t *r = *link;
+        if (wait)
+            while (gai_error (&r->cb) == EAI_INPROGRESS) {
+                const struct gaicb *list[1] = {&r->cb};
+                gai_suspend (list, 1, NULL);
+            }
+        if (gai_error (&r->cb) == EAI_INPROGRESS) {
+            link = &r->next;
+            continue;
+        }
+        *link = r->next;
+        if (r->cb.ar_result)
+            freeaddrinfo (r->cb.ar_result);
+        free (r);
+    }
+}
+
 /* Returns the slot to the free stack; the dispatch and buffers are freed. */
 static void
 s_slot_release (dlv_http_t *self, s_slot_t *slot)
 {
-    curl_multi_remove_handle (self->multi, slot->easy);
+    if (slot->in_multi)
+        curl_multi_remove_handle (self->multi, slot->easy);
+    slot->in_multi = false;
+    s_resolve_drop (self, slot->resolve);
+    slot->resolve = NULL;
     curl_slist_free_all (slot->headers);
     slot->headers = NULL;
     free (slot->body);
     slot->body = NULL;
     slot->body_len = 0;
-    slot->blocked = false;
+    slot->blocked = NULL;
+    slot->body_seen = 0;
+    slot->body_cut = false;
+    slot->header_count = 0;
+    slot->header_bytes = 0;
+    slot->headers_cut = false;
     proto_dispatch_destroy (&slot->dispatch);
     self->free_stack[self->free_count++] = (uint32_t)(slot - self->slots);
 }
@@ -339,6 +436,12 @@ dlv_http_destroy (dlv_http_t **self_p)
     }
     if (self->multi)
         curl_multi_cleanup (self->multi);
+    s_orphans_reap (self, true);
+    zh_netguard_destroy (&self->guard);
+    if (self->proxy) {
+        explicit_bzero (self->proxy, strlen (self->proxy)); /* may hold credentials */
+        free (self->proxy);
+    }
     if (self->default_secret) {
         explicit_bzero (self->default_secret, strlen (self->default_secret));
         free (self->default_secret);
@@ -457,8 +560,9 @@ s_build_headers (dlv_http_t *self, s_slot_t *slot, int64_t timestamp, bool *bad_
         return -1;
     const char *secret = (d->secret && *d->secret) ? d->secret : self->default_secret;
     if (secret) {
-        char sig[DLV_SIGN_MAX];
-        if (dlv_sign (secret, d->id, timestamp, d->payload, d->payload_size, sig, sizeof sig)) {
+        char sig[ZH_WEBHOOK_SIG_MAX];
+        if (zh_webhook_sign (secret, d->id, timestamp, d->payload, d->payload_size, sig,
+                             sizeof sig)) {
             *bad_secret = true;
             return -1;
         }
@@ -508,6 +612,92 @@ s_finish (dlv_http_t *self, s_slot_t *slot, uint16_t status, const char *error,
     s_slot_release (self, slot);
 }
 
+/* Reports an attempt the SSRF guard refused: counted by reason, logged
+ * with the refused address (never the URL: it may carry credentials). */
+static void
+s_finish_blocked (dlv_http_t *self, s_slot_t *slot)
+{
+    const char *reason = slot->blocked ? slot->blocked : "other";
+    size_t i = 0;
+    while (i < S_BLOCK_REASONS - 1 && strcmp (s_block_reasons[i], reason))
+        i++;
+    if (self->m_blocked[i])
+        zh_counter_inc (self->m_blocked[i]);
+    zh_warn ("delivery refused by the SSRF guard", "s:id", slot->dispatch->id, "s:reason", reason,
+             "s:address", slot->blocked_addr[0] ? slot->blocked_addr : "(host)", NULL);
+    s_finish (self, slot, 0, "blocked_destination", -1);
+}
+
+/* True when host (URL form, IPv6 in brackets) is an address literal. */
+static bool
+s_host_literal (const char *host)
+{
+    if (host[0] == '[' || strchr (host, ':'))
+        return true;
+    char buf[256];
+    size_t len = strlen (host);
+    if (len == 0 || len >= sizeof buf)
+        return false;
+    memcpy (buf, host, len + 1);
+    if (len > 1 && buf[len - 1] == '.')
+        buf[len - 1] = 0;
+    struct in_addr a;
+    return inet_aton (buf, &a) == 1;
+}
+
+typedef enum { S_PRE_GO, S_PRE_PENDING, S_PRE_DONE } s_precheck_t;
+
+/* Proxy mode: the socket callback only sees the proxy, so the destination
+ * is checked here. S_PRE_GO: start the transfer now; S_PRE_PENDING: the
+ * name is being resolved (slot->resolve); S_PRE_DONE: the attempt was
+ * reported (refused, or the resolution could not start). */
+static s_precheck_t
+s_proxy_precheck (dlv_http_t *self, s_slot_t *slot)
+{
+    CURLU *u = curl_url ();
+    char *host = NULL;
+    if (!u || curl_url_set (u, CURLUPART_URL, slot->dispatch->url, 0) != CURLUE_OK ||
+        curl_url_get (u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host) {
+        /* curl fails the transfer itself, with the same parser */
+        curl_url_cleanup (u);
+        return S_PRE_GO;
+    }
+    curl_url_cleanup (u);
+    s_precheck_t rc = S_PRE_GO;
+    const char *reason = zh_netguard_check_host (self->guard, host);
+    if (reason) {
+        s_note_blocked (slot, reason, NULL);
+        s_finish_blocked (self, slot);
+        rc = S_PRE_DONE;
+    }
+    else if (!s_host_literal (host)) {
+        size_t len = strlen (host);
+        s_resolve_t *r = calloc (1, sizeof *r + len + 1);
+        if (r) {
+            memcpy (r->host, host, len + 1);
+            r->hints.ai_family = AF_UNSPEC;
+            r->hints.ai_socktype = SOCK_STREAM;
+            r->cb.ar_name = r->host;
+            r->cb.ar_request = &r->hints;
+            struct gaicb *list[1] = {&r->cb};
+            if (getaddrinfo_a (GAI_NOWAIT, list, 1, NULL) != 0) {
+                free (r);
+                r = NULL;
+            }
+        }
+        if (r) {
+            slot->resolve = r;
+            rc = S_PRE_PENDING;
+        }
+        else {
+            s_finish (self, slot, 0, "dns", -1);
+            rc = S_PRE_DONE;
+        }
+    }
+    curl_free (host);
+    return rc;
+}
+
 int
 dlv_http_start (dlv_http_t *self, proto_dispatch_t **dispatch_p)
 {
@@ -547,7 +737,11 @@ dlv_http_start (dlv_http_t *self, proto_dispatch_t **dispatch_p)
         curl_easy_setopt (e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
         curl_easy_setopt (e, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
         curl_easy_setopt (e, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
-        curl_easy_setopt (e, CURLOPT_PROXY, "") != CURLE_OK ||
+        /* "" also keeps curl from reading proxies from the environment */
+        curl_easy_setopt (e, CURLOPT_PROXY, self->proxy ? self->proxy : "") != CURLE_OK ||
+        curl_easy_setopt (e, CURLOPT_NOPROXY, "") != CURLE_OK ||
+        curl_easy_setopt (e, CURLOPT_PROXY_SSL_VERIFYPEER, 1L) != CURLE_OK ||
+        curl_easy_setopt (e, CURLOPT_PROXY_SSL_VERIFYHOST, 2L) != CURLE_OK ||
         curl_easy_setopt (e, CURLOPT_TIMEOUT_MS, (long)d->timeout_ms) != CURLE_OK ||
         curl_easy_setopt (e, CURLOPT_POST, 1L) != CURLE_OK ||
         curl_easy_setopt (e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)d->payload_size) !=
@@ -558,14 +752,28 @@ dlv_http_start (dlv_http_t *self, proto_dispatch_t **dispatch_p)
         curl_easy_setopt (e, CURLOPT_USERAGENT, self->user_agent) != CURLE_OK ||
         curl_easy_setopt (e, CURLOPT_WRITEFUNCTION, s_on_body) != CURLE_OK ||
         curl_easy_setopt (e, CURLOPT_WRITEDATA, slot) != CURLE_OK ||
+        curl_easy_setopt (e, CURLOPT_HEADERFUNCTION, s_on_header) != CURLE_OK ||
+        curl_easy_setopt (e, CURLOPT_HEADERDATA, slot) != CURLE_OK ||
         curl_easy_setopt (e, CURLOPT_PRIVATE, slot) != CURLE_OK)
         goto refuse;
-    if (!self->allow_private &&
+    /* through a proxy every socket goes to the proxy: the destination is
+     * checked by s_proxy_precheck instead */
+    if (!self->proxy &&
         (curl_easy_setopt (e, CURLOPT_OPENSOCKETFUNCTION, s_on_open_socket) != CURLE_OK ||
          curl_easy_setopt (e, CURLOPT_OPENSOCKETDATA, slot) != CURLE_OK))
         goto refuse;
+    if (self->proxy) {
+        s_precheck_t pre = s_proxy_precheck (self, slot);
+        if (pre == S_PRE_DONE)
+            return 0;
+        if (pre == S_PRE_PENDING) {
+            self->resolving++;
+            return 0;
+        }
+    }
     if (curl_multi_add_handle (self->multi, e) != CURLM_OK)
         goto refuse;
+    slot->in_multi = true;
     return 0;
 
 refuse:
@@ -578,13 +786,65 @@ refuse:
     return -1;
 }
 
+/* Proxy mode: moves the attempts whose destination name is resolved on to
+ * the transfer, or reports them (refused, unresolvable, out of time). */
+static int
+s_poll_resolving (dlv_http_t *self)
+{
+    int reported = 0;
+    int64_t now_us = zh_clock_mono_us ();
+    for (uint32_t i = 0; i < self->capacity && self->resolving > 0; i++) {
+        s_slot_t *slot = &self->slots[i];
+        if (!slot->dispatch || !slot->resolve)
+            continue;
+        s_resolve_t *r = slot->resolve;
+        int rc = gai_error (&r->cb);
+        if (rc == EAI_INPROGRESS &&
+            now_us - slot->start_us < (int64_t)slot->dispatch->timeout_ms * 1000)
+            continue;
+        self->resolving--;
+        reported++;
+        if (rc == EAI_INPROGRESS) {
+            s_finish (self, slot, 0, "timeout", -1);
+            continue;
+        }
+        if (rc != 0) {
+            s_finish (self, slot, 0, "dns", -1);
+            continue;
+        }
+        /* every address must pass: the proxy may connect to any of them */
+        for (const struct addrinfo *ai = r->cb.ar_result; ai; ai = ai->ai_next) {
+            const char *reason = zh_netguard_check (self->guard, ai->ai_addr);
+            if (reason)
+                s_note_blocked (slot, reason, ai->ai_addr);
+        }
+        if (slot->blocked) {
+            s_finish_blocked (self, slot);
+            continue;
+        }
+        s_resolve_drop (self, r);
+        slot->resolve = NULL;
+        if (curl_multi_add_handle (self->multi, slot->easy) != CURLM_OK) {
+            s_finish (self, slot, 0, "network", -1);
+            continue;
+        }
+        slot->in_multi = true;
+        reported--; /* not reported after all: it is on its way */
+    }
+    return reported;
+}
+
 int
 dlv_http_perform (dlv_http_t *self)
 {
+    int reported = 0;
+    if (self->resolving > 0)
+        reported += s_poll_resolving (self);
+    if (self->orphans)
+        s_orphans_reap (self, false);
     int running = 0;
     if (curl_multi_perform (self->multi, &running) != CURLM_OK)
         return -1;
-    int reported = 0;
     CURLMsg *msg;
     int left;
     while ((msg = curl_multi_info_read (self->multi, &left))) {
@@ -597,6 +857,27 @@ dlv_http_perform (dlv_http_t *self)
         long status = 0;
         int64_t retry_after = -1;
         const char *error = NULL;
+        if (slot->headers_cut) {
+            if (self->m_cut_headers)
+                zh_counter_inc (self->m_cut_headers);
+            zh_warn ("response headers over the cap; attempt ended", "s:id", slot->dispatch->id,
+                     "i:headers", (int64_t)slot->header_count, "i:bytes",
+                     (int64_t)slot->header_bytes, NULL);
+            s_finish (self, slot, 0, "response_headers_too_large", -1);
+            reported++;
+            continue;
+        }
+        if (slot->blocked && code != CURLE_OK) {
+            s_finish_blocked (self, slot);
+            reported++;
+            continue;
+        }
+        if (slot->body_cut && code == CURLE_WRITE_ERROR) {
+            /* the body ran past the cap: the response is what we got */
+            if (self->m_cut_body)
+                zh_counter_inc (self->m_cut_body);
+            code = CURLE_OK;
+        }
         if (code == CURLE_OK) {
             curl_easy_getinfo (slot->easy, CURLINFO_RESPONSE_CODE, &status);
             if (status < 0 || status > 999)
@@ -608,7 +889,7 @@ dlv_http_perform (dlv_http_t *self)
                 retry_after = dlv_http_retry_after_ms (h->value, zh_clock_wall_ms ());
         }
         else
-            error = slot->blocked ? "blocked_destination" : dlv_http_error_name (code);
+            error = dlv_http_error_name (code);
         s_finish (self, slot, (uint16_t)status, error, retry_after);
         reported++;
     }
@@ -639,7 +920,10 @@ dlv_http_timeout (dlv_http_t *self)
 {
     long ms = -1;
     if (curl_multi_timeout (self->multi, &ms) != CURLM_OK)
-        return -1;
+        ms = -1;
+    /* pending proxy-mode resolutions are polled, not signalled */
+    if (self->resolving > 0 && (ms < 0 || ms > S_RESOLVE_POLL_MS))
+        ms = S_RESOLVE_POLL_MS;
     return ms;
 }
 
@@ -649,4 +933,24 @@ dlv_http_abort_all (dlv_http_t *self)
     for (uint32_t i = 0; i < self->capacity; i++)
         if (self->slots[i].dispatch)
             s_finish (self, &self->slots[i], 0, "aborted", -1);
+    self->resolving = 0;
+}
+
+int
+dlv_http_metrics_init (dlv_http_t *self, zh_metrics_t *metrics)
+{
+    for (size_t i = 0; i < S_BLOCK_REASONS; i++) {
+        char labels[64];
+        snprintf (labels, sizeof labels, "reason=\"%s\"", s_block_reasons[i]);
+        self->m_blocked[i] =
+            zh_metrics_counter (metrics, "zhook_deliverer_blocked_total",
+                                "Attempts refused by the SSRF guard, by reason", labels);
+        if (!self->m_blocked[i])
+            return -1;
+    }
+    const char *cut = "zhook_deliverer_responses_cut_total";
+    const char *cut_help = "Responses cut short at the body or header caps";
+    self->m_cut_body = zh_metrics_counter (metrics, cut, cut_help, "cap=\"body\"");
+    self->m_cut_headers = zh_metrics_counter (metrics, cut, cut_help, "cap=\"headers\"");
+    return self->m_cut_body && self->m_cut_headers ? 0 : -1;
 }

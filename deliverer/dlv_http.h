@@ -7,14 +7,18 @@
  *
  *  An attempt is a POST of the dispatch's payload with Content-Type,
  *  User-Agent, the message's headers and the Standard Webhooks headers; no
- *  redirects, http/https only, TLS verified, proxies ignored, and unless
- *  allow_private_targets the connect-time SSRF guard below. Every accepted
+ *  redirects (a 3xx is the attempt's outcome), http/https only, TLS always
+ *  verified, no proxy but ZHOOK_EGRESS_PROXY (environment proxies ignored),
+ *  the SSRF guard of common/zh_netguard (connect time; before the transfer
+ *  in proxy mode), and caps on what a response may make us read and keep
+ *  (see dlv_http.c). Every accepted
  *  dispatch ends in exactly one call of the done callback, from
  *  dlv_http_perform, dlv_http_abort_all or (for a dispatch that cannot be
  *  sent at all) dlv_http_start itself. */
 #ifndef DLV_HTTP_H
 #define DLV_HTTP_H
 
+#include "common/zh_metrics.h"
 #include "deliverer/dlv_config.h"
 #include "proto/proto.h"
 
@@ -29,14 +33,18 @@ typedef struct _dlv_http_t dlv_http_t;
 /* Called once per finished attempt. dispatch and result are borrowed for
  * the call only; result->error is NULL when an HTTP response arrived, else
  * "timeout", "connect", "dns", "tls", "network", "blocked_destination",
+ * "response_headers_too_large" (over 100 header lines or 16 KiB of them),
  * "aborted" or "invalid_secret" (the message's secret cannot be decoded:
- * nothing was sent). The callback must not call back into dlv_http. */
+ * nothing was sent). A response whose body runs far past the kept part is
+ * cut and reported as that HTTP response. The callback must not call back
+ * into dlv_http. */
 typedef void (dlv_http_done_fn) (void *arg, const proto_dispatch_t *dispatch,
                                  const proto_result_t *result);
 
 /* Copies what it needs from cfg (concurrency, response_body_max,
- * allow_private_targets, signing_secret, instance_id). NULL when curl or
- * memory fails. */
+ * allow_private_targets, allowed_cidrs, egress_proxy, signing_secret,
+ * instance_id). NULL when curl or memory fails or allowed_cidrs is
+ * malformed (dlv_config_new has refused that already). */
 dlv_http_t *dlv_http_new (const dlv_config_t *cfg, dlv_http_done_fn *done, void *done_arg);
 
 /* Removes every transfer without reporting it (use dlv_http_abort_all
@@ -72,18 +80,16 @@ long dlv_http_timeout (dlv_http_t *self);
 /* Stops every in-flight attempt and reports it with error "aborted". */
 void dlv_http_abort_all (dlv_http_t *self);
 
+/* Registers this engine's series in metrics (call once, before the
+ * registry is read by other threads): zhook_deliverer_blocked_total{reason}
+ * and zhook_deliverer_responses_cut_total{cap="body"|"headers"}. Returns 0,
+ * -1 when out of memory. Without it nothing is counted. */
+int dlv_http_metrics_init (dlv_http_t *self, zh_metrics_t *metrics);
+
 uint32_t dlv_http_in_flight (const dlv_http_t *self);
 uint32_t dlv_http_free_slots (const dlv_http_t *self);
 
 /* --- pure helpers, exposed for tests ------------------------------------ */
-
-/* The connect-time SSRF rule: true when sa is IPv4 0/8, 10/8, 100.64/10,
- * 127/8, 169.254/16, 172.16/12, 192.168/16, 224/4 (multicast), 240/4
- * (reserved, broadcast); IPv6 ::, ::1, ::/96 (IPv4-compatible), fc00::/7,
- * fe80::/10, fec0::/10, ff00::/8; or an IPv4-mapped (::ffff:0:0/96) or NAT64
- * (64:ff9b::/96) address whose IPv4 part is blocked. Any other family is
- * blocked. */
-bool dlv_http_address_blocked (const struct sockaddr *sa);
 
 /* Retry-After as milliseconds from now_ms: delta-seconds ("120") or an
  * HTTP-date (a date in the past gives 0). -1 when value is NULL, empty or

@@ -3,10 +3,11 @@
 #include "common/zh_clock.h"
 #include "common/zh_defaults.h"
 #include "deliverer/dlv_http.h"
-#include "deliverer/dlv_sign.h"
+#include "common/zh_webhook.h"
 
 #include <arpa/inet.h>
 #include <civetweb.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -24,84 +25,6 @@
 int dlv_http_test (void);
 
 #define S_SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
-/* --- SSRF classifier ----------------------------------------------------- */
-
-static bool
-s_v4_blocked (const char *text)
-{
-    struct sockaddr_in sa;
-    memset (&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    assert_int_equal (inet_pton (AF_INET, text, &sa.sin_addr), 1);
-    return dlv_http_address_blocked ((const struct sockaddr *)&sa);
-}
-
-static bool
-s_v6_blocked (const char *text)
-{
-    struct sockaddr_in6 sa;
-    memset (&sa, 0, sizeof sa);
-    sa.sin6_family = AF_INET6;
-    assert_int_equal (inet_pton (AF_INET6, text, &sa.sin6_addr), 1);
-    return dlv_http_address_blocked ((const struct sockaddr *)&sa);
-}
-
-static void
-test_blocked_v4 (void **state)
-{
-    (void)state;
-    const char *blocked[] = {
-        "127.0.0.1",       "127.255.255.254", "10.0.0.1",   "10.255.255.255",  "172.16.0.1",
-        "172.31.255.255",  "192.168.1.1",     "100.64.0.1", "100.127.255.255", "169.254.169.254",
-        "169.254.0.1",     "0.0.0.0",         "0.1.2.3",    "224.0.0.1",       "239.255.255.250",
-        "255.255.255.255", "240.0.0.1"};
-    const char *allowed[] = {"8.8.8.8",     "1.1.1.1",         "172.15.255.255", "172.32.0.1",
-                             "192.167.1.1", "192.169.0.1",     "100.63.255.255", "100.128.0.1",
-                             "169.253.1.1", "169.255.0.1",     "11.0.0.1",       "126.255.255.255",
-                             "128.0.0.1",   "223.255.255.255", "93.184.216.34"};
-    for (size_t i = 0; i < sizeof blocked / sizeof *blocked; i++)
-        if (!s_v4_blocked (blocked[i]))
-            fail_msg ("%s should be blocked", blocked[i]);
-    for (size_t i = 0; i < sizeof allowed / sizeof *allowed; i++)
-        if (s_v4_blocked (allowed[i]))
-            fail_msg ("%s should be allowed", allowed[i]);
-}
-
-static void
-test_blocked_v6 (void **state)
-{
-    (void)state;
-    const char *blocked[] = {"::1", "::", "fc00::1", "fd12:3456::1", "fe80::1", "febf::1",
-                             "fec0::1", "ff02::1", "ff05::2",
-                             /* IPv4-mapped and -compatible forms of blocked IPv4 */
-                             "::ffff:127.0.0.1", "::ffff:10.1.2.3", "::ffff:169.254.169.254",
-                             "::ffff:192.168.0.1", "::ffff:0.0.0.0", "::127.0.0.1", "::8.8.8.8",
-                             /* NAT64 and 6to4 embedding blocked IPv4 */
-                             "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", "2002:7f00:1::1",
-                             "2002:c0a8:101::1"};
-    const char *allowed[] = {
-        "2001:4860:4860::8888", "2606:4700:4700::1111", "::ffff:8.8.8.8", "::ffff:93.184.216.34",
-        "64:ff9b::808:808",     "2002:808:808::1",      "fbff::1",        "fe00::1",
-        "2a00:1450:4001::200e"};
-    for (size_t i = 0; i < sizeof blocked / sizeof *blocked; i++)
-        if (!s_v6_blocked (blocked[i]))
-            fail_msg ("%s should be blocked", blocked[i]);
-    for (size_t i = 0; i < sizeof allowed / sizeof *allowed; i++)
-        if (s_v6_blocked (allowed[i]))
-            fail_msg ("%s should be allowed", allowed[i]);
-}
-
-static void
-test_blocked_other_family (void **state)
-{
-    (void)state;
-    struct sockaddr_storage ss;
-    memset (&ss, 0, sizeof ss);
-    ss.ss_family = AF_UNIX;
-    assert_true (dlv_http_address_blocked ((const struct sockaddr *)&ss));
-    assert_true (dlv_http_address_blocked (NULL));
-}
 
 /* --- Retry-After and error names ------------------------------------------ */
 
@@ -259,6 +182,25 @@ s_handler (struct mg_connection *conn, void *cbdata)
         mg_printf (conn, "HTTP/1.1 400 Bad\r\nContent-Length: %zu\r\n\r\n", sizeof raw - 1);
         mg_write (conn, raw, sizeof raw - 1);
         return 400;
+    }
+    if (!strcmp (path, "/big")) {
+        /* a failure with a body far larger than anything we keep: the
+         * deliverer must stop reading (our writes then fail) */
+        mg_printf (conn, "HTTP/1.1 500 Big\r\nContent-Length: %d\r\n\r\n", 8 << 20);
+        char chunk[4096];
+        memset (chunk, 'x', sizeof chunk);
+        memcpy (chunk, "0123456789abcdef", 16);
+        for (int i = 0; i < (8 << 20) / (int)sizeof chunk && !atomic_load (&rx->stop); i++)
+            if (mg_write (conn, chunk, sizeof chunk) <= 0)
+                break;
+        return 500;
+    }
+    if (!strcmp (path, "/headers")) {
+        mg_printf (conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n");
+        for (int i = 0; i < 500; i++)
+            mg_printf (conn, "X-Filler-%d: %d\r\n", i, i);
+        mg_printf (conn, "\r\nok");
+        return 200;
     }
     if (!strcmp (path, "/sleep")) {
         atomic_fetch_add (&rx->sleepers, 1);
@@ -474,10 +416,10 @@ test_success_sends_exact_request (void **state)
     long long ts = strtoll (rx->webhook_ts, &end, 10);
     assert_true (*rx->webhook_ts && !*end);
     assert_true (ts >= before_s && ts <= before_s + 5);
-    char expect[DLV_SIGN_MAX];
-    assert_int_equal (dlv_sign (S_SECRET, "msg_01HZZZZZZZZZZZZZZZZZZZZZZZ", ts,
-                                (const uint8_t *)S_PAYLOAD, strlen (S_PAYLOAD), expect,
-                                sizeof expect),
+    char expect[ZH_WEBHOOK_SIG_MAX];
+    assert_int_equal (zh_webhook_sign (S_SECRET, "msg_01HZZZZZZZZZZZZZZZZZZZZZZZ", ts,
+                                       (const uint8_t *)S_PAYLOAD, strlen (S_PAYLOAD), expect,
+                                       sizeof expect),
                       0);
     assert_string_equal (rx->webhook_sig, expect);
 }
@@ -498,19 +440,19 @@ test_default_secret_and_none (void **state)
     assert_non_null (f->http);
     s_deliver (f, "/ok", NULL, 5000);
     assert_true (f->rx->has_webhook_sig);
-    char expect[DLV_SIGN_MAX];
+    char expect[ZH_WEBHOOK_SIG_MAX];
     long long ts = strtoll (f->rx->webhook_ts, NULL, 10);
-    assert_int_equal (dlv_sign ("whsec_a2V5MQ==", "msg_01HZZZZZZZZZZZZZZZZZZZZZZZ", ts,
-                                (const uint8_t *)S_PAYLOAD, strlen (S_PAYLOAD), expect,
-                                sizeof expect),
+    assert_int_equal (zh_webhook_sign ("whsec_a2V5MQ==", "msg_01HZZZZZZZZZZZZZZZZZZZZZZZ", ts,
+                                       (const uint8_t *)S_PAYLOAD, strlen (S_PAYLOAD), expect,
+                                       sizeof expect),
                       0);
     assert_string_equal (f->rx->webhook_sig, expect);
     /* ... but the message's own secret wins */
     s_deliver (f, "/ok", S_SECRET, 5000);
     ts = strtoll (f->rx->webhook_ts, NULL, 10);
-    assert_int_equal (dlv_sign (S_SECRET, "msg_01HZZZZZZZZZZZZZZZZZZZZZZZ", ts,
-                                (const uint8_t *)S_PAYLOAD, strlen (S_PAYLOAD), expect,
-                                sizeof expect),
+    assert_int_equal (zh_webhook_sign (S_SECRET, "msg_01HZZZZZZZZZZZZZZZZZZZZZZZ", ts,
+                                       (const uint8_t *)S_PAYLOAD, strlen (S_PAYLOAD), expect,
+                                       sizeof expect),
                       0);
     assert_string_equal (f->rx->webhook_sig, expect);
 }
@@ -605,6 +547,126 @@ test_ssrf_guard_blocks_loopback (void **state)
     assert_int_equal (f->rx->hits, 0); /* no request reached the receiver */
 }
 
+/* A guard with ZHOOK_ALLOWED_CIDRS admits the chosen private range. */
+static void
+test_ssrf_allowlist (void **state)
+{
+    fixture_t *f = *state;
+    dlv_http_destroy (&f->http);
+    f->cfg.allow_private_targets = false;
+    f->cfg.allowed_cidrs = "10.0.0.0/8, 127.0.0.0/8";
+    f->http = dlv_http_new (&f->cfg, s_on_done, f);
+    assert_non_null (f->http);
+    s_deliver (f, "/ok", NULL, 2000);
+    assert_null (f->error);
+    assert_int_equal (f->status, 200);
+    assert_int_equal (f->rx->hits, 1);
+    /* ... but nothing else: IPv6 loopback stays refused */
+    char url[64];
+    snprintf (url, sizeof url, "http://[::1]:%d/ok", f->port);
+    s_deliver (f, url, NULL, 2000);
+    assert_string_equal (f->error, "blocked_destination");
+    assert_int_equal (f->rx->hits, 1);
+    /* a malformed allowlist makes no engine */
+    dlv_http_t *bad = NULL;
+    f->cfg.allowed_cidrs = "10.0.0.0/33";
+    bad = dlv_http_new (&f->cfg, s_on_done, f);
+    assert_null (bad);
+    f->cfg.allowed_cidrs = NULL;
+}
+
+/* A name from /etc/hosts (this machine's host name) that resolves to a
+ * loopback address only, or NULL. */
+static const char *
+s_loopback_name (char *buf, size_t size)
+{
+    if (gethostname (buf, size) != 0)
+        return NULL;
+    buf[size - 1] = 0;
+    struct addrinfo hints, *res = NULL;
+    memset (&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo (buf, NULL, &hints, &res) != 0)
+        return NULL;
+    bool all_loopback = res != NULL;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        if (ai->ai_family == AF_INET) {
+            const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)ai->ai_addr;
+            all_loopback = all_loopback && (ntohl (in->sin_addr.s_addr) >> 24) == 127;
+        }
+        else
+            all_loopback = false;
+    }
+    freeaddrinfo (res);
+    return all_loopback ? buf : NULL;
+}
+
+/* Through an egress proxy the destination is checked before the transfer:
+ * literals at once, names after resolving them. The proxy here is a port
+ * where nothing listens, so an admitted destination ends "connect" (the
+ * guard does not refuse the proxy's own loopback address). */
+static void
+test_proxy_precheck (void **state)
+{
+    fixture_t *f = *state;
+    dlv_http_destroy (&f->http);
+    f->cfg.allow_private_targets = false;
+    f->cfg.egress_proxy = "http://127.0.0.1:1";
+    f->http = dlv_http_new (&f->cfg, s_on_done, f);
+    assert_non_null (f->http);
+    const char *refused[] = {"http://127.0.0.1:9/x",
+                             "http://127.1:9/x",
+                             "http://2130706433:9/x",
+                             "http://[::1]:9/x",
+                             "http://LOCALHOST.:9/x",
+                             "http://10.1.2.3/x",
+                             "http://[::ffff:169.254.169.254]/x"};
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        int before = f->reports;
+        proto_dispatch_t *d = s_dispatch (f, refused[i], NULL, 2000);
+        assert_int_equal (dlv_http_start (f->http, &d), 0);
+        assert_int_equal (f->reports, before + 1); /* reported at once */
+        if (!f->error || strcmp (f->error, "blocked_destination"))
+            fail_msg ("%s through the proxy: %s", refused[i], f->error ? f->error : "(null)");
+    }
+    char name[256], url[300];
+    if (s_loopback_name (name, sizeof name)) {
+        snprintf (url, sizeof url, "http://%s:9/x", name);
+        s_deliver (f, url, NULL, 2000);
+        assert_string_equal (f->error, "blocked_destination");
+    }
+    else
+        print_message ("no host name resolving to loopback here: name case skipped\n");
+    /* a public literal goes to the proxy, which is not there */
+    s_deliver (f, "http://8.8.8.8/x", NULL, 2000);
+    assert_string_equal (f->error, "connect");
+    assert_int_equal (f->rx->hits, 0);
+    f->cfg.egress_proxy = NULL;
+}
+
+/* Hostile receivers: a huge body is cut (the status stands), a flood of
+ * headers ends the attempt. */
+static void
+test_hostile_responses (void **state)
+{
+    fixture_t *f = *state;
+    int64_t t0 = zh_clock_mono_ms ();
+    s_deliver (f, "/big", NULL, 5000);
+    assert_null (f->error);
+    assert_int_equal (f->status, 500);
+    assert_string_equal (f->body, "0123456789abcdef");
+    assert_true (zh_clock_mono_ms () - t0 < 3000);
+
+    s_deliver (f, "/headers", NULL, 5000);
+    assert_string_equal (f->error, "response_headers_too_large");
+    assert_int_equal (f->status, 0);
+
+    /* the engine is fine afterwards */
+    s_deliver (f, "/ok", NULL, 5000);
+    assert_null (f->error);
+    assert_int_equal (f->status, 200);
+}
+
 static void
 test_slots_and_abort (void **state)
 {
@@ -663,9 +725,6 @@ dlv_http_test (void)
 {
     curl_global_init (CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_blocked_v4),
-        cmocka_unit_test (test_blocked_v6),
-        cmocka_unit_test (test_blocked_other_family),
         cmocka_unit_test (test_retry_after),
         cmocka_unit_test (test_error_names),
         cmocka_unit_test_setup_teardown (test_success_sends_exact_request, s_setup, s_teardown),
@@ -675,6 +734,9 @@ dlv_http_test (void)
         cmocka_unit_test_setup_teardown (test_timeout, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_refused_scheme_and_connect, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_ssrf_guard_blocks_loopback, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_ssrf_allowlist, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_proxy_precheck, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_hostile_responses, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_slots_and_abort, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_reuse_many, s_setup, s_teardown),
     };

@@ -1,0 +1,110 @@
+#!/bin/sh
+# t_hostile.sh — receivers that try to hurt the deliverer (tests/zh_hostile):
+# a 302 to a second receiver is not followed (the attempt shows 302, the
+# second receiver sees nothing); a 100 MB body, 10,000 headers and a
+# response trickling one byte a second each end within the attempt's
+# timeout, and the deliverer's RSS grows by less than 10 MB across them.
+# Private targets are allowed here (loopback receivers; lib.sh default).
+. "$(dirname "$0")/lib.sh"
+
+zh_setup
+zh_start_receiver
+zh_start_pipeline a
+DLV_PID=$(zh_pid deliverer_a)
+TIMEOUT_MS=2000
+LATENCY_MAX=$((TIMEOUT_MS + 700 * ZH_SCALE))
+
+# zh_start_hostile NAME MODE [ARG]: sets ZH_HOSTILE (base URL).
+zh_start_hostile () {
+    _h_name=$1
+    shift
+    rm -f "$ZH_TMP/$_h_name.port"
+    "$ZH_BIN/zh_hostile" "$ZH_TMP/$_h_name.port" "$@" >"$ZH_TMP/$_h_name.jsonl" 2>>"$ZH_TMP/$_h_name.log" &
+    zh_register "$_h_name" $!
+    zh_wait_until 5000 "[ -s '$ZH_TMP/$_h_name.port' ]" || zh_fail "$_h_name did not start"
+    ZH_HOSTILE=http://127.0.0.1:$(cat "$ZH_TMP/$_h_name.port")
+}
+
+vmrss_kb () {
+    awk '/^VmRSS:/ { print $2 }' "/proc/$DLV_PID/status"
+}
+
+# --- a second receiver, and a redirect towards it ---------------------------
+RCV2_LOG=$ZH_TMP/receiver2.jsonl
+: >"$RCV2_LOG"
+"$ZH_BIN/zh_receiver" "$RCV2_LOG" "$ZH_TMP/receiver2.port" 0 8 >>"$ZH_TMP/receiver2.log" 2>&1 &
+zh_register receiver2 $!
+zh_wait_until 5000 "[ -s '$ZH_TMP/receiver2.port' ]" || zh_fail "second receiver did not start"
+RCV2=http://127.0.0.1:$(cat "$ZH_TMP/receiver2.port")
+zh_start_hostile redirect redirect "$RCV2/stolen"
+REDIRECT=$ZH_HOSTILE
+zh_start_hostile bigbody bigbody 100
+BIGBODY=$ZH_HOSTILE
+zh_start_hostile headers headers 10000
+HEADERS=$ZH_HOSTILE
+zh_start_hostile trickle trickle
+TRICKLE=$ZH_HOSTILE
+
+# warm up (connection pool, first allocations) before the RSS baseline
+zh_submit "{\"url\":\"$ZH_RCV/warm\",\"payload\":{\"k\":\"warm\"}}"
+zh_wait_status "$ZH_ID" delivered 5000
+RSS0=$(vmrss_kb)
+
+zh_submit "{\"url\":\"$REDIRECT/r\",\"payload\":{\"k\":\"redirect\"},\"max_attempts\":2}"
+REDIRECT_ID=$ZH_ID
+ROUNDS=3
+IDS=""
+i=0
+while [ $i -lt $ROUNDS ]; do
+    i=$((i + 1))
+    for pair in "bigbody:$BIGBODY" "headers:$HEADERS" "trickle:$TRICKLE"; do
+        what=${pair%%:*}
+        base=${pair#*:}
+        zh_submit "{\"url\":\"$base/$what-$i\",\"payload\":{\"k\":\"$what\"},\"max_attempts\":1,\"timeout_ms\":$TIMEOUT_MS}"
+        IDS="$IDS $ZH_ID:$what"
+    done
+done
+
+# --- (a) redirect not followed -------------------------------------------------
+zh_wait_status "$REDIRECT_ID" dead 8000
+zh_assert_eq "$(zh_body attempts.#)" 2 "attempts of the redirected message"
+zh_assert_eq "$(zh_body attempts.0.status_code)" 302 "attempt 1 status"
+zh_assert_eq "$(zh_body attempts.1.status_code)" 302 "attempt 2 status"
+zh_assert_eq "$(grep -c '"mode"' "$ZH_TMP/redirect.jsonl")" "$(grep -c '"mode":"redirect"' "$ZH_TMP/redirect.jsonl")" "redirect log"
+zh_assert_eq "$(wc -l <"$RCV2_LOG" | tr -d ' ')" 0 "requests at the redirect target"
+zh_pass "302 is the attempt's outcome (dead after 2 attempts with 302); the Location target never reached"
+
+# --- (b) big body, header flood, trickle ------------------------------------------
+for pair in $IDS; do
+    id=${pair%%:*}
+    what=${pair#*:}
+    case "$what" in
+        bigbody) expect=delivered ;; # a 200 whose body is cut after the cap
+        *) expect=dead ;;
+    esac
+    zh_wait_status "$id" "$expect" $((TIMEOUT_MS + 5000))
+    lat=$(zh_body attempts.0.latency_ms)
+    st=$(zh_body attempts.0.status_code)
+    err=$(zh_body attempts.0.error)
+    zh_log "$what: $expect, status ${st:-null}, error ${err:-null}, latency $lat ms"
+    zh_assert_le "$lat" "$LATENCY_MAX" "latency of the $what attempt"
+    case "$what" in
+        bigbody) zh_assert_eq "$st" 200 "status of the 100 MB response" ;;
+        headers) zh_assert_eq "$err" response_headers_too_large "error of the 10,000-header response" ;;
+        trickle) zh_assert_eq "$err" timeout "error of the trickling response" ;;
+    esac
+done
+RSS1=$(vmrss_kb)
+GROWTH=$((RSS1 - RSS0))
+SENT=$(sed -n 's/.*"event":"closed","sent":\([0-9]*\).*/\1/p' "$ZH_TMP/bigbody.jsonl" | sort -n | tail -1)
+zh_log "bigbody: at most ${SENT:-?} of 104857600 bytes were written before the deliverer hung up"
+zh_log "deliverer VmRSS: before ${RSS0} kB, after ${RSS1} kB, growth ${GROWTH} kB over $((ROUNDS * 3)) hostile attempts"
+zh_assert_le "$GROWTH" 10240 "deliverer RSS growth (kB)"
+[ -z "$SENT" ] || zh_assert_le "$SENT" 52428800 "bytes of the 100 MB body the receiver managed to send"
+zh_alive "$DLV_PID" || zh_fail "deliverer died"
+zh_pass "100 MB body, 10,000 headers and 1 byte/s each ended within ${TIMEOUT_MS} ms (+slack); RSS grew ${GROWTH} kB"
+
+# the deliverer is still fine
+zh_submit "{\"url\":\"$ZH_RCV/after\",\"payload\":{\"k\":\"after\"}}"
+zh_wait_status "$ZH_ID" delivered 5000
+zh_pass "deliveries continue after the hostile receivers"
