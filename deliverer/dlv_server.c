@@ -7,6 +7,13 @@
  *  edge-triggered: after every wake-up and every completion the loop asks
  *  ZMQ_EVENTS again and drains what is readable, so no edge is lost.
  *
+ *  Fairness (dlv_hosts): before an attempt starts, its destination (URL
+ *  origin) must have fewer than ZHOOK_HOST_CONCURRENCY attempts in flight
+ *  and a circuit that is not open; otherwise the dispatch goes straight
+ *  back as a "deferred" result with a retry_after_ms, taking no slot, and
+ *  the scheduler re-queues it without counting an attempt. So one slow
+ *  receiver holds at most host_concurrency slots of this deliverer.
+ *
  *  Sends never block: a result or heartbeat that cannot be queued (the
  *  scheduler has been gone long enough to fill SNDHWM) is dropped and
  *  counted; the lease brings the message back.
@@ -17,10 +24,12 @@
  *  at most ZHOOK_HEARTBEAT_MS later. */
 #include "deliverer/dlv_server.h"
 #include "common/zh_clock.h"
+#include "common/zh_id.h"
 #include "common/zh_log.h"
 #include "common/zh_metrics.h"
 #include "common/zh_ops.h"
 #include "common/zh_signal.h"
+#include "deliverer/dlv_hosts.h"
 #include "deliverer/dlv_http.h"
 #include "proto/proto.h"
 
@@ -42,6 +51,7 @@ struct _dlv_server_t {
     s_monitor_t pull_mon;
     s_monitor_t push_mon;
     dlv_http_t *http;
+    dlv_hosts_t *hosts; // per-destination in-flight counts and circuits
     zh_metrics_t *metrics;
     zh_ops_t *ops;
     atomic_bool ready; // read by /ready on civetweb threads
@@ -56,10 +66,12 @@ struct _dlv_server_t {
     zh_histogram_t *m_latency;
     zh_gauge_t *m_in_flight;
     zh_gauge_t *m_capacity;
-    zh_counter_t *m_blocked;
     zh_counter_t *m_stale;
     zh_counter_t *m_bad_frames;
     zh_counter_t *m_dropped; // results/heartbeats that could not be queued
+    zh_gauge_t *m_open_circuits; // destinations whose circuit is not closed
+    zh_counter_t *m_deferred_busy; // deferred_total{reason="host_busy"}
+    zh_counter_t *m_deferred_open; // deferred_total{reason="circuit_open"}
 };
 
 /* --- socket monitors ----------------------------------------------------- */
@@ -178,6 +190,52 @@ s_heartbeat (dlv_server_t *self)
     self->next_hb_ms = zh_clock_mono_ms () + self->cfg->heartbeat_ms;
 }
 
+/* --- fairness --------------------------------------------------------------- */
+
+/* Reports the end of an attempt to url's destination; logs circuit changes
+ * with the origin only (paths and queries may hold tokens). */
+static void
+s_host_release (dlv_server_t *self, const char *url, dlv_hosts_outcome_t outcome)
+{
+    char *origin = dlv_hosts_origin (url);
+    if (!origin)
+        return; /* not tracked at start either */
+    dlv_hosts_change_t change =
+        dlv_hosts_release (self->hosts, origin, outcome, zh_clock_mono_ms ());
+    if (change == DLV_HOSTS_OPENED)
+        zh_info ("circuit opened: holding the destination's messages back", "s:destination", origin,
+                 "i:cooldown_ms", (int64_t)self->cfg->circuit_cooldown_ms, NULL);
+    else if (change == DLV_HOSTS_CLOSED)
+        zh_info ("circuit closed", "s:destination", origin, NULL);
+    zh_gauge_set (self->m_open_circuits, (int64_t)dlv_hosts_open_count (self->hosts));
+    free (origin);
+}
+
+/* Sends d back at once as "deferred": not an attempt, no slot taken. */
+static void
+s_defer (dlv_server_t *self, const proto_dispatch_t *d, dlv_hosts_verdict_t verdict,
+         int64_t wait_ms)
+{
+    bool busy = verdict == DLV_HOSTS_BUSY;
+    zh_counter_inc (busy ? self->m_deferred_busy : self->m_deferred_open);
+    proto_result_t r = {
+        .id = d->id,
+        .attempt = d->attempt,
+        .deliverer = self->cfg->instance_id,
+        .error = "deferred",
+        .retry_after_ms = wait_ms,
+        .at_ms = zh_clock_wall_ms (),
+    };
+    uint8_t *data = NULL;
+    size_t size = 0;
+    if (proto_result_encode (&r, &data, &size) == 0)
+        s_send (self, data, size, "result");
+    else
+        zh_error ("cannot encode a result", "s:id", d->id, NULL);
+    zh_debug ("attempt deferred", "s:id", d->id, "i:attempt", (int64_t)d->attempt, "s:reason",
+              busy ? "host_busy" : "circuit_open", "i:retry_after_ms", wait_ms, NULL);
+}
+
 /* dlv_http's done callback: report, count, log. */
 static void
 s_on_done (void *arg, const proto_dispatch_t *d, const proto_result_t *r)
@@ -192,9 +250,8 @@ s_on_done (void *arg, const proto_dispatch_t *d, const proto_result_t *r)
         zh_counter_inc (self->m_gone);
     else
         zh_counter_inc (self->m_failure);
-    if (r->error && !strcmp (r->error, "blocked_destination"))
-        zh_counter_inc (self->m_blocked);
     zh_histogram_observe (self->m_latency, r->latency_ms / 1000.0);
+    s_host_release (self, d->url, dlv_hosts_outcome (r));
 
     uint8_t *data = NULL;
     size_t size = 0;
@@ -252,8 +309,23 @@ s_take_dispatch (dlv_server_t *self)
         proto_dispatch_destroy (&d);
         return;
     }
+    /* an unparsable URL is not tracked: curl fails the attempt itself */
+    char *origin = dlv_hosts_origin (d->url);
+    if (origin) {
+        int64_t wait_ms = 0;
+        dlv_hosts_verdict_t verdict =
+            dlv_hosts_acquire (self->hosts, origin, zh_clock_mono_ms (), &wait_ms);
+        free (origin);
+        if (verdict != DLV_HOSTS_GO) {
+            s_defer (self, d, verdict, wait_ms);
+            zh_gauge_set (self->m_open_circuits, (int64_t)dlv_hosts_open_count (self->hosts));
+            proto_dispatch_destroy (&d);
+            return;
+        }
+    }
     if (dlv_http_start (self->http, &d) != 0) {
         zh_error ("cannot start an attempt; its lease will bring it back", "s:id", d->id, NULL);
+        s_host_release (self, d->url, DLV_HOSTS_NEUTRAL);
         proto_dispatch_destroy (&d);
     }
 }
@@ -283,8 +355,6 @@ s_metrics_init (dlv_server_t *self)
         zh_metrics_gauge (m, "zhook_deliverer_in_flight", "Attempts in flight now", NULL);
     self->m_capacity = zh_metrics_gauge (m, "zhook_deliverer_capacity",
                                          "Attempts this deliverer runs at once at most", NULL);
-    self->m_blocked = zh_metrics_counter (m, "zhook_deliverer_blocked_total",
-                                          "Attempts refused by the SSRF guard", NULL);
     self->m_stale = zh_metrics_counter (
         m, "zhook_deliverer_stale_dispatches_total",
         "Dispatches dropped because they could not finish within their lease", NULL);
@@ -294,9 +364,19 @@ s_metrics_init (dlv_server_t *self)
     self->m_dropped = zh_metrics_counter (
         m, "zhook_deliverer_results_dropped_total",
         "Results and heartbeats that could not be queued to the scheduler", NULL);
+    self->m_open_circuits =
+        zh_metrics_gauge (m, "zhook_deliverer_open_circuits",
+                          "Destinations whose circuit breaker is open or half-open", NULL);
+    const char *deferred = "zhook_deliverer_deferred_total";
+    const char *deferred_help =
+        "Dispatches sent back unattempted: destination busy or circuit open";
+    self->m_deferred_busy = zh_metrics_counter (m, deferred, deferred_help, "reason=\"host_busy\"");
+    self->m_deferred_open =
+        zh_metrics_counter (m, deferred, deferred_help, "reason=\"circuit_open\"");
     if (!self->m_success || !self->m_failure || !self->m_gone || !self->m_error ||
-        !self->m_latency || !self->m_in_flight || !self->m_capacity || !self->m_blocked ||
-        !self->m_stale || !self->m_bad_frames || !self->m_dropped)
+        !self->m_latency || !self->m_in_flight || !self->m_capacity || !self->m_stale ||
+        !self->m_bad_frames || !self->m_dropped || !self->m_open_circuits ||
+        !self->m_deferred_busy || !self->m_deferred_open)
         return -1;
     zh_gauge_set (self->m_capacity, self->cfg->concurrency);
     return 0;
@@ -317,9 +397,21 @@ dlv_server_new (const dlv_config_t *cfg)
         zh_error ("cannot create metrics", NULL);
         goto fail;
     }
+    /* room for every attempt in flight, so eviction always finds an idle entry */
+    self->hosts = dlv_hosts_new (
+        cfg->host_concurrency, cfg->circuit_failures, cfg->circuit_cooldown_ms,
+        cfg->concurrency > DLV_HOSTS_MAX ? cfg->concurrency : DLV_HOSTS_MAX, zh_random_u64 ());
+    if (!self->hosts) {
+        zh_error ("cannot create the destination table", NULL);
+        goto fail;
+    }
     self->http = dlv_http_new (cfg, s_on_done, self);
     if (!self->http) {
         zh_error ("cannot create the curl multi handle", NULL);
+        goto fail;
+    }
+    if (dlv_http_metrics_init (self->http, self->metrics) != 0) {
+        zh_error ("cannot create metrics", NULL);
         goto fail;
     }
 
@@ -370,6 +462,7 @@ dlv_server_destroy (dlv_server_t **self_p)
     zsock_destroy (&self->pull);
     zsock_destroy (&self->push);
     dlv_http_destroy (&self->http);
+    dlv_hosts_destroy (&self->hosts);
     zh_metrics_destroy (&self->metrics);
     free (self);
     *self_p = NULL;
@@ -455,11 +548,12 @@ int
 dlv_server_run (dlv_server_t *self)
 {
     int rc = 0;
-    zh_info ("deliverer started", "s:instance", self->cfg->instance_id, "s:dispatch",
-             self->cfg->dispatch_endpoint, "s:results", self->cfg->results_endpoint,
-             "i:concurrency", (int64_t)self->cfg->concurrency, "b:allow_private_targets",
-             self->cfg->allow_private_targets, "i:ops_port", (int64_t)dlv_server_ops_port (self),
-             NULL);
+    zh_info (
+        "deliverer started", "s:instance", self->cfg->instance_id, "s:dispatch",
+        self->cfg->dispatch_endpoint, "s:results", self->cfg->results_endpoint, "i:concurrency",
+        (int64_t)self->cfg->concurrency, "i:host_concurrency", (int64_t)self->cfg->host_concurrency,
+        "i:circuit_failures", (int64_t)self->cfg->circuit_failures, "b:allow_private_targets",
+        self->cfg->allow_private_targets, "i:ops_port", (int64_t)dlv_server_ops_port (self), NULL);
     s_update_ready (self);
     s_heartbeat (self);
 

@@ -27,7 +27,9 @@ dlv_server_t *dlv_server_new (const dlv_config_t *cfg);
 void dlv_server_destroy (dlv_server_t **self_p);
 
 /* Runs until zh_signal_stopping (): takes dispatches while slots are free,
- * delivers them, reports results and heartbeats. Then stops taking work,
+ * delivers them (or, when the destination is busy or its circuit open,
+ * sends them straight back as "deferred": see dlv_hosts.h), reports results
+ * and heartbeats. Then stops taking work,
  * lets in-flight attempts finish within the grace period, reports the rest
  * as "aborted". Returns 0 after a clean stop, -1 on a runtime failure (the
  * stop sequence has run in both cases). */

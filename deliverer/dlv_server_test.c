@@ -1,7 +1,10 @@
 /*  dlv_server_test.c — the deliverer loop between a fake scheduler (ZeroMQ
  *  PUSH/PULL bound on 127.0.0.1 ephemeral ports) and a civetweb receiver:
- *  heartbeats, readiness, results, bad and stale frames, metrics, and the
- *  stop sequence (in-flight finishes within grace, the rest is "aborted"). */
+ *  heartbeats, readiness, results, bad and stale frames, metrics, the
+ *  stop sequence (in-flight finishes within grace, the rest is "aborted"),
+ *  and fairness: a busy destination or an open circuit sends work back as
+ *  "deferred" while another destination (the receiver's second port) is
+ *  served. */
 #include "common/zh_clock.h"
 #include "deliverer/dlv_server.h"
 #include "proto/proto.h"
@@ -26,6 +29,7 @@ int dlv_server_test (void);
 /* The receiver serves the whole group: civetweb's mg_stop takes ~2 s. */
 static struct mg_context *s_web;
 static int s_web_port;
+static int s_web_port2; // second listening port: another destination (origin)
 static atomic_int s_hits; // requests received
 static atomic_bool s_release; // lets /sleep handlers return
 static atomic_int s_sleepers; // /sleep handlers running
@@ -80,7 +84,8 @@ static int
 s_group_setup (void **state)
 {
     (void)state;
-    const char *options[] = {"listening_ports", "127.0.0.1:0", "num_threads", "8", NULL};
+    const char *options[] = {"listening_ports", "127.0.0.1:0,127.0.0.1:0", "num_threads", "8",
+                             NULL};
     struct mg_callbacks cb;
     memset (&cb, 0, sizeof cb);
     s_web = mg_start (&cb, NULL, options);
@@ -88,9 +93,10 @@ s_group_setup (void **state)
         return -1;
     mg_set_request_handler (s_web, "/", s_handler, NULL);
     struct mg_server_port ports[2];
-    if (mg_get_server_ports (s_web, 2, ports) < 1)
+    if (mg_get_server_ports (s_web, 2, ports) < 2)
         return -1;
     s_web_port = ports[0].port;
+    s_web_port2 = ports[1].port;
     return 0;
 }
 
@@ -106,7 +112,8 @@ s_group_teardown (void **state)
 }
 
 static int
-s_setup (void **state)
+s_setup_with (void **state, uint32_t host_concurrency, uint32_t circuit_failures,
+              uint32_t cooldown_ms)
 {
     fixture_t *f = calloc (1, sizeof *f);
     assert_non_null (f);
@@ -136,12 +143,28 @@ s_setup (void **state)
     f->cfg.response_body_max = 64;
     f->cfg.allow_private_targets = true;
     f->cfg.instance_id = "dlv-test-1";
+    f->cfg.host_concurrency = host_concurrency;
+    f->cfg.circuit_failures = circuit_failures;
+    f->cfg.circuit_cooldown_ms = cooldown_ms;
     f->server = dlv_server_new (&f->cfg);
     assert_non_null (f->server);
     assert_true (dlv_server_ops_port (f->server) > 0);
     assert_int_equal (pthread_create (&f->thread, NULL, s_run, f), 0);
     *state = f;
     return 0;
+}
+
+static int
+s_setup (void **state)
+{
+    return s_setup_with (state, 4, 0, 1000);
+}
+
+/* one attempt per destination, circuits open after 2 failures for 400 ms */
+static int
+s_setup_fair (void **state)
+{
+    return s_setup_with (state, 1, 2, 400);
 }
 
 static int
@@ -209,13 +232,13 @@ s_wait_ready (fixture_t *f)
 }
 
 static void
-s_send_dispatch (fixture_t *f, const char *id, const char *path, uint32_t timeout_ms,
-                 int64_t lease_left_ms)
+s_send_dispatch_to (fixture_t *f, int port, const char *id, const char *path, uint32_t timeout_ms,
+                    int64_t lease_left_ms)
 {
     proto_dispatch_t *d = proto_dispatch_new ();
     assert_non_null (d);
     char url[96];
-    snprintf (url, sizeof url, "http://127.0.0.1:%d%s", f->web_port, path);
+    snprintf (url, sizeof url, "http://127.0.0.1:%d%s", port, path);
     d->id = strdup (id);
     d->attempt = 2;
     d->url = strdup (url);
@@ -231,6 +254,13 @@ s_send_dispatch (fixture_t *f, const char *id, const char *path, uint32_t timeou
     assert_int_equal (zmq_send (zsock_resolve (f->dispatch), data, size, 0), (int)size);
     free (data);
     proto_dispatch_destroy (&d);
+}
+
+static void
+s_send_dispatch (fixture_t *f, const char *id, const char *path, uint32_t timeout_ms,
+                 int64_t lease_left_ms)
+{
+    s_send_dispatch_to (f, f->web_port, id, path, timeout_ms, lease_left_ms);
 }
 
 static size_t
@@ -355,6 +385,134 @@ test_stop_finishes_then_aborts (void **state)
     dlv_server_destroy (&f->server);
 }
 
+static void
+s_wait_sleepers (int n)
+{
+    int64_t deadline = zh_clock_mono_ms () + 3000;
+    while (atomic_load (&s_sleepers) < n && zh_clock_mono_ms () < deadline)
+        usleep (2 * 1000);
+    assert_int_equal (atomic_load (&s_sleepers), n);
+}
+
+/* Next result, which must be for id; the caller destroys it. */
+static proto_result_t *
+s_expect (fixture_t *f, const char *id, int timeout_ms)
+{
+    proto_result_t *r = s_next_result (f, timeout_ms);
+    assert_non_null (r);
+    assert_string_equal (r->id, id);
+    return r;
+}
+
+static void
+test_busy_destination_defers (void **state)
+{
+    fixture_t *f = *state;
+    s_wait_ready (f);
+    /* one attempt holds the destination (host_concurrency 1) */
+    s_send_dispatch (f, "msg_HOLD", "/sleep", 5000, 20000);
+    s_wait_sleepers (1);
+    /* the next one for the same origin (another path) comes straight back */
+    int64_t t0 = zh_clock_mono_ms ();
+    s_send_dispatch (f, "msg_WAIT", "/ok?token=x", 2000, 10000);
+    proto_result_t *r = s_expect (f, "msg_WAIT", 2000);
+    assert_true (zh_clock_mono_ms () - t0 < 1000);
+    assert_string_equal (r->error, "deferred");
+    assert_int_equal (r->attempt, 2);
+    assert_int_equal (r->status_code, 0);
+    assert_string_equal (r->deliverer, "dlv-test-1");
+    assert_true (r->retry_after_ms >= 200 && r->retry_after_ms <= 1000);
+    assert_true (r->at_ms > 0);
+    proto_result_destroy (&r);
+    assert_int_equal (atomic_load (&s_hits), 1);
+    /* another destination is served meanwhile */
+    s_send_dispatch_to (f, s_web_port2, "msg_OTHER", "/ok", 2000, 10000);
+    r = s_expect (f, "msg_OTHER", 3000);
+    assert_int_equal (r->status_code, 200);
+    assert_null (r->error);
+    proto_result_destroy (&r);
+    /* the held attempt ends; the destination takes work again */
+    atomic_store (&s_release, true);
+    r = s_expect (f, "msg_HOLD", 4000);
+    assert_int_equal (r->status_code, 200);
+    proto_result_destroy (&r);
+    s_send_dispatch (f, "msg_AGAIN", "/ok", 2000, 10000);
+    r = s_expect (f, "msg_AGAIN", 3000);
+    assert_int_equal (r->status_code, 200);
+    proto_result_destroy (&r);
+
+    static char buf[65536];
+    assert_int_equal (s_ops_get (f, "/metrics", buf), 200);
+    assert_non_null (strstr (buf, "zhook_deliverer_deferred_total{reason=\"host_busy\"} 1"));
+    assert_non_null (strstr (buf, "zhook_deliverer_deferred_total{reason=\"circuit_open\"} 0"));
+    /* deferrals are not attempts */
+    assert_non_null (strstr (buf, "zhook_deliverer_attempts_total{outcome=\"success\"} 3"));
+    assert_non_null (strstr (buf, "zhook_deliverer_attempt_latency_seconds_count 3"));
+    assert_non_null (strstr (buf, "zhook_deliverer_open_circuits 0"));
+}
+
+static void
+test_circuit_opens_and_recovers (void **state)
+{
+    fixture_t *f = *state;
+    s_wait_ready (f);
+    static char buf[65536];
+    /* two failures in a row (503) open the circuit */
+    s_send_dispatch (f, "msg_F1", "/fail", 2000, 10000);
+    proto_result_t *r = s_expect (f, "msg_F1", 3000);
+    assert_int_equal (r->status_code, 503);
+    proto_result_destroy (&r);
+    s_send_dispatch (f, "msg_F2", "/fail", 2000, 10000);
+    r = s_expect (f, "msg_F2", 3000);
+    assert_int_equal (r->status_code, 503);
+    proto_result_destroy (&r);
+    int64_t opened = zh_clock_mono_ms ();
+    assert_int_equal (s_ops_get (f, "/metrics", buf), 200);
+    assert_non_null (strstr (buf, "zhook_deliverer_open_circuits 1"));
+
+    /* open: deferred for the rest of the cool-down, nothing sent */
+    s_send_dispatch (f, "msg_HELD", "/ok", 2000, 10000);
+    r = s_expect (f, "msg_HELD", 2000);
+    assert_string_equal (r->error, "deferred");
+    assert_true (r->retry_after_ms >= 1 && r->retry_after_ms <= 400 + 250);
+    int64_t wait = r->retry_after_ms;
+    proto_result_destroy (&r);
+    assert_int_equal (atomic_load (&s_hits), 2);
+    /* the other destination is not affected */
+    s_send_dispatch_to (f, s_web_port2, "msg_OTHER", "/ok", 2000, 10000);
+    r = s_expect (f, "msg_OTHER", 3000);
+    assert_int_equal (r->status_code, 200);
+    proto_result_destroy (&r);
+
+    /* after the cool-down: one trial; others wait while it runs */
+    while (zh_clock_mono_ms () < opened + 420)
+        usleep (5 * 1000);
+    (void)wait;
+    s_send_dispatch (f, "msg_TRIAL", "/sleep", 5000, 20000);
+    s_wait_sleepers (1);
+    s_send_dispatch (f, "msg_BEHIND", "/ok", 2000, 10000);
+    r = s_expect (f, "msg_BEHIND", 2000);
+    assert_string_equal (r->error, "deferred");
+    assert_true (r->retry_after_ms >= 200 && r->retry_after_ms <= 1000);
+    proto_result_destroy (&r);
+    /* the trial succeeds: closed */
+    atomic_store (&s_release, true);
+    r = s_expect (f, "msg_TRIAL", 4000);
+    assert_int_equal (r->status_code, 200);
+    proto_result_destroy (&r);
+    s_send_dispatch (f, "msg_AFTER", "/ok", 2000, 10000);
+    r = s_expect (f, "msg_AFTER", 3000);
+    assert_int_equal (r->status_code, 200);
+    assert_null (r->error);
+    proto_result_destroy (&r);
+
+    assert_int_equal (s_ops_get (f, "/metrics", buf), 200);
+    assert_non_null (strstr (buf, "zhook_deliverer_open_circuits 0"));
+    assert_non_null (strstr (buf, "zhook_deliverer_deferred_total{reason=\"circuit_open\"} 2"));
+    assert_non_null (strstr (buf, "zhook_deliverer_deferred_total{reason=\"host_busy\"} 0"));
+    assert_non_null (strstr (buf, "zhook_deliverer_attempts_total{outcome=\"failure\"} 2"));
+}
+
 int
 dlv_server_test (void)
 {
@@ -362,6 +520,8 @@ dlv_server_test (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown (test_deliver_and_report, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_stop_finishes_then_aborts, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_busy_destination_defers, s_setup_fair, s_teardown),
+        cmocka_unit_test_setup_teardown (test_circuit_opens_and_recovers, s_setup_fair, s_teardown),
     };
     int rc =
         cmocka_run_group_tests_name ("dlv_server_test", tests, s_group_setup, s_group_teardown);

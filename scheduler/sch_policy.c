@@ -1,6 +1,7 @@
-/*  sch_policy.c — backoff, Retry-After and attempt outcomes (pure). */
+/*  sch_policy.c — backoff, Retry-After, deferrals and attempt outcomes (pure). */
 #include "scheduler/sch_policy.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 int64_t
@@ -23,12 +24,25 @@ sch_policy_backoff_ms (const sch_policy_t *self, uint32_t k, uint64_t rnd)
 }
 
 int64_t
-sch_policy_retry_delay_ms (const sch_policy_t *self, uint32_t k, int64_t retry_after_ms,
+sch_policy_retry_delay_ms (const sch_policy_t *self, const proto_result_t *result, uint32_t k,
                            uint64_t rnd)
 {
-    if (retry_after_ms >= 0)
-        return retry_after_ms < self->retry_max_ms ? retry_after_ms : self->retry_max_ms;
+    if (result->retry_after_ms >= 0)
+        return result->retry_after_ms < self->retry_max_ms ? result->retry_after_ms
+                                                           : self->retry_max_ms;
+    bool slow_down = !result->error && (result->status_code == 429 || result->status_code == 503);
+    if (slow_down && k < UINT32_MAX)
+        k = k > 0 ? k + 1 : 2;
     return sch_policy_backoff_ms (self, k, rnd);
+}
+
+int64_t
+sch_policy_defer_ms (const sch_policy_t *self, int64_t retry_after_ms)
+{
+    int64_t wait = retry_after_ms >= 0 ? retry_after_ms : SCH_POLICY_DEFER_DEFAULT_MS;
+    if (wait > self->retry_max_ms)
+        wait = self->retry_max_ms;
+    return wait < SCH_POLICY_DEFER_MIN_MS ? SCH_POLICY_DEFER_MIN_MS : wait;
 }
 
 sch_outcome_t
@@ -36,6 +50,9 @@ sch_policy_classify (const proto_result_t *result, uint32_t k, uint32_t max_atte
                      const char **reason)
 {
     *reason = NULL;
+    /* checked first: a deferral is not an attempt, so max_attempts cannot end it */
+    if (result->error && strcmp (result->error, "deferred") == 0)
+        return SCH_OUTCOME_DEFERRED;
     if (!result->error && result->status_code >= 200 && result->status_code <= 299)
         return SCH_OUTCOME_DELIVERED;
     if (!result->error && result->status_code == 410) {

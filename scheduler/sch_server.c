@@ -72,7 +72,7 @@ struct _sch_server_t {
     size_t rate_next;
 
     zh_counter_t *accepted, *commits, *dispatched, *delivered, *retries, *dead, *expiries, *stale,
-        *replayed, *purged, *store_full, *malformed;
+        *replayed, *purged, *store_full, *malformed, *deferred;
     zh_gauge_t *pending, *in_flight, *deliverers_g, *capacity_g;
     zh_histogram_t *batch_size, *lateness;
 };
@@ -104,6 +104,8 @@ s_metrics_init (sch_server_t *self)
         !S_C (dead, "dead_total", "Messages moved to the dead-letter queue") ||
         !S_C (expiries, "lease_expiries_total", "Leases that ended without a result") ||
         !S_C (stale, "stale_results_total", "Results ignored: other attempt or not in flight") ||
+        !S_C (deferred, "deferred_total",
+              "Dispatches a deliverer sent back unattempted (destination busy or circuit open)") ||
         !S_C (replayed, "idempotent_replays_total",
               "Submissions answered from the idempotency index") ||
         !S_C (purged, "purged_total", "Ended messages purged after retention") ||
@@ -619,6 +621,12 @@ s_log_event (sch_server_t *self, const sch_event_t *ev)
         zh_info ("retry scheduled", "s:id", ev->id, "i:attempt", (int64_t)ev->attempt,
                  "s:request_id", ev->request_id, "i:next_attempt_ms", ev->next_ms,
                  "b:lease_expired", (int)ev->lease_expired, NULL);
+        break;
+    case SCH_EVENT_DEFERRED:
+        /* routine under load (one per busy destination per dispatch): debug only */
+        zh_counter_inc (self->deferred);
+        zh_debug ("deferred by the deliverer", "s:id", ev->id, "i:attempt", (int64_t)ev->attempt,
+                  "i:next_attempt_ms", ev->next_ms, NULL);
         break;
     case SCH_EVENT_DEAD:
         zh_counter_inc (self->dead);

@@ -777,12 +777,50 @@ s_body_copy (const char *body)
     return strndup (body, n);
 }
 
+/* Gives the lease of the in-flight rec back without an attempt (the
+ * deliverer deferred it): no history, attempt_base follows attempt so k is
+ * unchanged, status as before the lease (k == 1: no attempt since the
+ * last replay, so scheduled), due again after the deferral wait. */
+static sch_store_rc_t
+s_defer_attempt (sch_store_t *self, proto_record_t *rec, const proto_result_t *result,
+                 int64_t now_ms, sch_event_t *ev)
+{
+    sch_store_rc_t rc = s_del_time (self, self->due, (uint64_t)rec->next_attempt_ms | S_LEASE_BIT,
+                                    rec->id, "delete lease key");
+    if (rc != SCH_STORE_OK)
+        return rc;
+    uint32_t k = rec->attempt - rec->attempt_base;
+    if (rec->attempt_base < rec->attempt)
+        rec->attempt_base++;
+    proto_status_t from = rec->status;
+    rec->status = k <= 1 ? PROTO_ST_SCHEDULED : PROTO_ST_RETRYING;
+    rec->next_attempt_ms =
+        s_clamp_time (now_ms + sch_policy_defer_ms (&self->policy, result->retry_after_ms));
+    s_copy_trunc (ev->id, sizeof ev->id, rec->id);
+    s_copy_trunc (ev->request_id, sizeof ev->request_id, rec->request_id);
+    ev->kind = SCH_EVENT_DEFERRED;
+    ev->attempt = rec->attempt;
+    ev->reason[0] = 0;
+    ev->next_ms = rec->next_attempt_ms;
+    rc = s_put_time (self, self->due, (uint64_t)rec->next_attempt_ms, rec->id, "write due key");
+    if (rc == SCH_STORE_OK)
+        rc = s_record_save (self, rec, 0);
+    if (rc == SCH_STORE_OK)
+        s_count_move (self, from, rec->status);
+    return rc;
+}
+
 /* Ends the current attempt of the in-flight rec with result: history,
  * lease key removed, outcome applied, rec saved. */
 static sch_store_rc_t
 s_finish_attempt (sch_store_t *self, proto_record_t *rec, const proto_result_t *result,
                   int64_t now_ms, sch_event_t *ev)
 {
+    uint32_t k = rec->attempt - rec->attempt_base;
+    const char *reason;
+    sch_outcome_t outcome = sch_policy_classify (result, k, rec->max_attempts, &reason);
+    if (outcome == SCH_OUTCOME_DEFERRED)
+        return s_defer_attempt (self, rec, result, now_ms, ev);
     if (rec->attempt_count >= SCH_STORE_HISTORY_MAX) {
         /* replays could grow a record without end: forget the oldest attempt */
         free (rec->attempts[0].error);
@@ -805,9 +843,6 @@ s_finish_attempt (sch_store_t *self, proto_record_t *rec, const proto_result_t *
                                     rec->id, "delete lease key");
     if (rc != SCH_STORE_OK)
         return rc;
-    uint32_t k = rec->attempt - rec->attempt_base;
-    const char *reason;
-    sch_outcome_t outcome = sch_policy_classify (result, k, rec->max_attempts, &reason);
     s_copy_trunc (ev->id, sizeof ev->id, rec->id);
     s_copy_trunc (ev->request_id, sizeof ev->request_id, rec->request_id);
     ev->attempt = rec->attempt;
@@ -815,8 +850,7 @@ s_finish_attempt (sch_store_t *self, proto_record_t *rec, const proto_result_t *
     ev->next_ms = 0;
     proto_status_t from = rec->status;
     if (outcome == SCH_OUTCOME_RETRY) {
-        int64_t delay =
-            sch_policy_retry_delay_ms (&self->policy, k, result->retry_after_ms, s_random (self));
+        int64_t delay = sch_policy_retry_delay_ms (&self->policy, result, k, s_random (self));
         rec->status = PROTO_ST_RETRYING;
         rec->next_attempt_ms = s_clamp_time (now_ms + delay);
         ev->kind = SCH_EVENT_RETRY;

@@ -69,13 +69,14 @@ typedef enum {
     SCH_EVENT_DELIVERED,
     SCH_EVENT_RETRY,
     SCH_EVENT_DEAD,
+    SCH_EVENT_DEFERRED, /* the deliverer did not start it: due again at next_ms, no attempt spent */
 } sch_event_kind_t;
 
 typedef struct {
     sch_event_kind_t kind;
     bool lease_expired; // the attempt ended by lease expiry
     uint32_t attempt; // attempt number concerned
-    int64_t next_ms; // RETRY: when the next attempt is due
+    int64_t next_ms; // RETRY, DEFERRED: when the next attempt is due
     char id[SCH_STORE_ID_MAX + 1]; // message id (truncated copy for logs)
     char request_id[SCH_STORE_ID_MAX + 1]; // accepting request id (truncated), or ""
     char reason[32]; // DEAD: "max_attempts", "gone", ...; else ""
@@ -131,7 +132,13 @@ sch_store_rc_t sch_store_lease (sch_store_t *self, int64_t now_ms, size_t max,
                                 proto_dispatch_t **out, size_t *count);
 
 /* Records result. A result for another attempt, for a message not in
- * flight or unknown is stale: ev->kind = SCH_EVENT_STALE, nothing changes. */
+ * flight or unknown is stale: ev->kind = SCH_EVENT_STALE, nothing changes.
+ * A "deferred" result (the deliverer did not start the attempt: destination
+ * busy or circuit open) is not an attempt: no history entry, attempt_base
+ * moves with attempt so max_attempts and the backoff step are unchanged
+ * (the fencing token still advances at the next lease), the status goes
+ * back to scheduled or retrying, due after sch_policy_defer_ms
+ * (result->retry_after_ms): ev->kind = SCH_EVENT_DEFERRED. */
 sch_store_rc_t sch_store_result (sch_store_t *self, const proto_result_t *result, int64_t now_ms,
                                  sch_event_t *ev);
 

@@ -1,5 +1,6 @@
 /*  sch_store_test.c — the LMDB store: accept, tenancy, idempotency, due
- *  order, leases and fencing, retries, dead letters and replay, cancel,
+ *  order, leases and fencing, retries, deferrals (not attempts), dead
+ *  letters and replay, cancel,
  *  purge, durability across reopen, schema refusal and a full map. Time is
  *  driven by the tests (now_ms arguments); every store lives in a mkdtemp
  *  directory removed afterwards. */
@@ -409,11 +410,12 @@ test_results_and_fencing (void **state)
     assert_int_equal (rec->attempt_count, 0);
     proto_record_destroy (&rec);
 
-    /* 503: retry with backoff of the first failure (1000 ms +-20%) */
+    /* 503 without Retry-After: retry, slowed to the backoff of the second
+     * failure (2000 ms +-20%) */
     ev = s_result (fx->store, "msg_1", 1, 503, NULL, T0 + 20);
     assert_int_equal (ev.kind, SCH_EVENT_RETRY);
     assert_string_equal (ev.request_id, "req-1");
-    assert_true (ev.next_ms >= T0 + 20 + 800 && ev.next_ms <= T0 + 20 + 1200);
+    assert_true (ev.next_ms >= T0 + 20 + 1600 && ev.next_ms <= T0 + 20 + 2400);
     rec = s_get (fx->store, "acme", "msg_1");
     assert_int_equal (rec->status, PROTO_ST_RETRYING);
     assert_int_equal (rec->next_attempt_ms, ev.next_ms);
@@ -459,6 +461,138 @@ test_results_and_fencing (void **state)
     assert_string_equal (rec->attempts[0].error, "blocked_destination");
     proto_record_destroy (&rec);
     assert_int_equal (s_count (fx->store, PROTO_ST_DEAD), 2);
+}
+
+static sch_event_t
+s_defer (sch_store_t *store, const char *id, uint32_t attempt, int64_t retry_after_ms, int64_t now)
+{
+    proto_result_t r;
+    memset (&r, 0, sizeof r);
+    r.id = (char *)id;
+    r.attempt = attempt;
+    r.deliverer = "dlv-1";
+    r.error = "deferred";
+    r.retry_after_ms = retry_after_ms;
+    r.at_ms = now;
+    sch_event_t ev;
+    assert_int_equal (sch_store_begin (store), SCH_STORE_OK);
+    assert_int_equal (sch_store_result (store, &r, now, &ev), SCH_STORE_OK);
+    assert_int_equal (sch_store_commit (store), SCH_STORE_OK);
+    return ev;
+}
+
+static void
+test_deferred_is_not_an_attempt (void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal (s_accept (fx->store, "acme", "msg_1", T0, T0), 202);
+    int64_t now = T0;
+    uint32_t a = s_lease_one (fx->store, "msg_1", now);
+    assert_int_equal (a, 1);
+    sch_event_t ev = s_defer (fx->store, "msg_1", a, 700, now + 5);
+    assert_int_equal (ev.kind, SCH_EVENT_DEFERRED);
+    assert_int_equal (ev.next_ms, now + 5 + 700);
+    assert_string_equal (ev.id, "msg_1");
+    /* back to scheduled, no history, the lease released */
+    proto_record_t *rec = s_get (fx->store, "acme", "msg_1");
+    assert_int_equal (rec->status, PROTO_ST_SCHEDULED);
+    assert_int_equal (rec->attempt_count, 0);
+    assert_int_equal (rec->attempt, 1);
+    assert_int_equal (rec->next_attempt_ms, now + 705);
+    assert_null (rec->dead_reason);
+    proto_record_destroy (&rec);
+    assert_int_equal (s_count (fx->store, PROTO_ST_SCHEDULED), 1);
+    assert_int_equal (s_count (fx->store, PROTO_ST_IN_FLIGHT), 0);
+    int64_t due, lease;
+    assert_int_equal (sch_store_next (fx->store, &due, &lease), SCH_STORE_OK);
+    assert_int_equal (due, now + 705);
+    assert_int_equal (lease, INT64_MAX);
+    /* the same deferral again is stale */
+    assert_int_equal (s_defer (fx->store, "msg_1", a, 700, now + 6).kind, SCH_EVENT_STALE);
+    /* not due before the wait; then leased with the next fencing token */
+    proto_dispatch_t *d[2] = {0};
+    assert_int_equal (s_lease (fx->store, now + 704, 2, d), 0);
+    now += 705;
+    a = s_lease_one (fx->store, "msg_1", now);
+    assert_int_equal (a, 2);
+    /* a late deferral of the old attempt is stale */
+    assert_int_equal (s_defer (fx->store, "msg_1", 1, 700, now).kind, SCH_EVENT_STALE);
+
+    /* deferred far more often than max_attempts (3): never dead */
+    for (int i = 0; i < 10; i++) {
+        ev = s_defer (fx->store, "msg_1", a, 100, now);
+        assert_int_equal (ev.kind, SCH_EVENT_DEFERRED);
+        now = ev.next_ms;
+        a = s_lease_one (fx->store, "msg_1", now);
+    }
+    assert_int_equal (a, 12);
+    /* the first real failure is still failure k = 1: backoff 1000 +-20% */
+    ev = s_result (fx->store, "msg_1", a, 500, NULL, now);
+    assert_int_equal (ev.kind, SCH_EVENT_RETRY);
+    assert_true (ev.next_ms >= now + 800 && ev.next_ms <= now + 1200);
+    rec = s_get (fx->store, "acme", "msg_1");
+    assert_int_equal (rec->attempt_count, 1);
+    assert_int_equal (rec->attempts[0].n, 12);
+    proto_record_destroy (&rec);
+
+    /* deferred after a failure: back to retrying; the wait is clamped */
+    now = ev.next_ms;
+    a = s_lease_one (fx->store, "msg_1", now);
+    ev = s_defer (fx->store, "msg_1", a, 0, now);
+    assert_int_equal (ev.kind, SCH_EVENT_DEFERRED);
+    assert_int_equal (ev.next_ms, now + SCH_POLICY_DEFER_MIN_MS);
+    rec = s_get (fx->store, "acme", "msg_1");
+    assert_int_equal (rec->status, PROTO_ST_RETRYING);
+    assert_int_equal (rec->attempt_count, 1);
+    proto_record_destroy (&rec);
+    assert_int_equal (s_count (fx->store, PROTO_ST_RETRYING), 1);
+    assert_int_equal (s_count (fx->store, PROTO_ST_SCHEDULED), 0);
+    now = ev.next_ms;
+    a = s_lease_one (fx->store, "msg_1", now);
+    ev = s_defer (fx->store, "msg_1", a, -1, now);
+    assert_int_equal (ev.next_ms, now + SCH_POLICY_DEFER_DEFAULT_MS);
+    now = ev.next_ms;
+    a = s_lease_one (fx->store, "msg_1", now);
+    ev = s_defer (fx->store, "msg_1", a, INT64_MAX / 2, now);
+    assert_int_equal (ev.next_ms, now + s_policy.retry_max_ms);
+    now = ev.next_ms;
+
+    /* failures 2 and 3 since the replay: dead "max_attempts" at the third */
+    a = s_lease_one (fx->store, "msg_1", now);
+    ev = s_result (fx->store, "msg_1", a, 500, NULL, now);
+    assert_int_equal (ev.kind, SCH_EVENT_RETRY);
+    /* k = 2: backoff 2000 +-20% */
+    assert_true (ev.next_ms >= now + 1600 && ev.next_ms <= now + 2400);
+    now = ev.next_ms;
+    a = s_lease_one (fx->store, "msg_1", now);
+    ev = s_defer (fx->store, "msg_1", a, 100, now);
+    now = ev.next_ms;
+    a = s_lease_one (fx->store, "msg_1", now);
+    ev = s_result (fx->store, "msg_1", a, 500, NULL, now);
+    assert_int_equal (ev.kind, SCH_EVENT_DEAD);
+    assert_string_equal (ev.reason, "max_attempts");
+    rec = s_get (fx->store, "acme", "msg_1");
+    assert_int_equal (rec->status, PROTO_ST_DEAD);
+    assert_int_equal (rec->attempt_count, 3);
+    proto_record_destroy (&rec);
+    /* a deferral of an ended message is stale */
+    assert_int_equal (s_defer (fx->store, "msg_1", a, 100, now).kind, SCH_EVENT_STALE);
+    assert_int_equal (s_count (fx->store, PROTO_ST_DEAD), 1);
+    assert_int_equal (s_count (fx->store, PROTO_ST_RETRYING), 0);
+    assert_int_equal (s_count (fx->store, PROTO_ST_IN_FLIGHT), 0);
+
+    /* a replayed message deferred on its first attempt is scheduled again */
+    rec = proto_record_new ();
+    assert_int_equal (sch_store_begin (fx->store), SCH_STORE_OK);
+    assert_int_equal (sch_store_replay (fx->store, "acme", "msg_1", now, rec), SCH_STORE_OK);
+    assert_int_equal (sch_store_commit (fx->store), SCH_STORE_OK);
+    proto_record_destroy (&rec);
+    a = s_lease_one (fx->store, "msg_1", now);
+    assert_int_equal (s_defer (fx->store, "msg_1", a, 100, now).kind, SCH_EVENT_DEFERRED);
+    rec = s_get (fx->store, "acme", "msg_1");
+    assert_int_equal (rec->status, PROTO_ST_SCHEDULED);
+    assert_int_equal (rec->attempt_count, 3);
+    proto_record_destroy (&rec);
 }
 
 static void
@@ -825,6 +959,7 @@ sch_store_test (void)
         cmocka_unit_test_setup_teardown (test_idempotency, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_due_order_never_early, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_results_and_fencing, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_deferred_is_not_an_attempt, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_lease_expiry, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_dead_letters_and_replay, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_cancel, s_setup, s_teardown),
