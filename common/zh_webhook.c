@@ -173,6 +173,15 @@ zh_webhook_keys_valid (const char *keys)
     return ok;
 }
 
+bool
+zh_webhook_verify_keys_valid (const char *keys)
+{
+    s_key_t parsed[ZH_WEBHOOK_KEYS_MAX];
+    int n = s_keys_parse (keys, parsed);
+    OPENSSL_cleanse (parsed, sizeof parsed);
+    return n > 0;
+}
+
 /* --- signing primitives ------------------------------------------------------ */
 
 /* "id.ts.body" in a new buffer (caller frees); NULL on ENOMEM. */

@@ -25,6 +25,10 @@
  * 1..ZH_WEBHOOK_KEYS_MAX of them, each decoding to a usable key. */
 bool zh_webhook_keys_valid (const char *keys);
 
+/* True when keys is a well-formed list of verification keys (whsec_, whpk_,
+ * or whsk_ whose public half is used), 1..ZH_WEBHOOK_KEYS_MAX of them. */
+bool zh_webhook_verify_keys_valid (const char *keys);
+
 /* Writes the webhook-signature header value for id, timestamp (unix seconds)
  * and the exact body bytes into out. Returns 0, or -1 on a malformed key list,
  * out too small or an OpenSSL failure (out is then ""). */

@@ -116,6 +116,12 @@ test_rotation_lists (void **state)
     snprintf (one, sizeof one, "%s %s %s", two, S_ED_SIG, S_HMAC_SIG);
     assert_string_equal (sig, one);
     assert_int_equal (s_verify (S_PK, sig), 0);
+    /* a public key verifies but cannot sign */
+    assert_true (zh_webhook_verify_keys_valid (S_SECRET2 " " S_PK));
+    assert_true (zh_webhook_verify_keys_valid (S_SK));
+    assert_false (zh_webhook_keys_valid (S_SECRET2 " " S_PK));
+    assert_false (zh_webhook_verify_keys_valid ("whpk_AAAA"));
+    assert_false (zh_webhook_verify_keys_valid (S_PK "  " S_SECRET));
     assert_int_equal (s_verify (S_SECRET, sig), 0);
     assert_int_equal (s_verify (S_SECRET2 " " S_PK, sig), 0);
     assert_int_equal (s_verify ("whsec_a2V5MQ== " S_PK, sig), 0);

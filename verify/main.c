@@ -178,17 +178,6 @@ s_generate (const char *kind)
     return rc;
 }
 
-/* "whpk_" + base64 of 32 bytes (43 chars, then optional "="): zh_webhook.h
- * offers no validity check for verification keys. */
-static bool
-s_public_key_form (const char *k)
-{
-    if (strncmp (k, "whpk_", 5) != 0)
-        return false;
-    size_t n = strspn (k + 5, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
-    return n == 43 && (k[5 + n] == 0 || !strcmp (k + 5 + n, "="));
-}
-
 /* Keys from --key, else ZHOOK_VERIFY_KEYS, else ZHOOK_VERIFY_KEYS_FILE. */
 static char *
 s_keys (const char *arg)
@@ -285,16 +274,7 @@ main (int argc, char **argv)
         fprintf (stderr, "zhook-verify: cannot read the body (at most %u bytes)\n", V_BODY_MAX);
     else {
         /* a malformed key list is a usage error, not an invalid message */
-        bool usable = true;
-        for (char *k = keys, *end; usable && k; k = end ? end + 1 : NULL) {
-            end = strchr (k, ' ');
-            if (end)
-                *end = 0;
-            usable = zh_webhook_keys_valid (k) || s_public_key_form (k);
-            if (end)
-                *end = ' ';
-        }
-        if (!usable)
+        if (!zh_webhook_verify_keys_valid (keys))
             fprintf (stderr, "zhook-verify: malformed key list (whsec_/whpk_/whsk_ <base64>, "
                              "single spaces)\n");
         else {
