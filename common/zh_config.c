@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define ZH_CONFIG_FILE_MAX 65536
 
@@ -174,6 +175,48 @@ zh_config_endpoint (const char *name, const char *host, int port, char **out)
     }
     if (!strncmp (v, "tcp://", 6) && !strchr (v + 6, ':')) {
         s_invalid (name, "a tcp endpoint with a port, tcp://host:port");
+        free (v);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static bool
+s_instance_char (char c, bool colon)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || (colon && c == ':');
+}
+
+int
+zh_config_instance_id (const char *prefix, char **out)
+{
+    char *v;
+    if (zh_config_string ("ZHOOK_INSTANCE_ID", NULL, &v))
+        return -1;
+    if (!v || !*v) {
+        free (v);
+        char host[ZH_INSTANCE_ID_MAX] = "";
+        if (gethostname (host, sizeof host - 1) != 0 || !host[0])
+            snprintf (host, sizeof host, "host");
+        host[sizeof host - 1] = 0;
+        for (char *p = host; *p; p++)
+            if (!s_instance_char (*p, false) || *p == '_')
+                *p = '-';
+        host[32] = 0; /* room for the prefix and the pid */
+        char buf[ZH_INSTANCE_ID_MAX + 1];
+        snprintf (buf, sizeof buf, "%s-%s-%ld", prefix, host, (long)getpid ());
+        v = strdup (buf);
+        if (!v)
+            return -1;
+    }
+    size_t n = strlen (v);
+    bool ok = n > 0 && n <= ZH_INSTANCE_ID_MAX;
+    for (const char *p = v; ok && *p; p++)
+        ok = s_instance_char (*p, true);
+    if (!ok) {
+        s_invalid ("ZHOOK_INSTANCE_ID", "1..64 characters of A-Z a-z 0-9 . _ : -");
         free (v);
         return -1;
     }

@@ -37,6 +37,13 @@ int zh_config_listen (const char *name, const char *def, char **out);
  * ipc:// or inproc://. *out is a heap copy. */
 int zh_config_endpoint (const char *name, const char *host, int port, char **out);
 
+/* ZHOOK_INSTANCE_ID: the name of this process in logs, heartbeats and reply
+ * topics, 1..ZH_INSTANCE_ID_MAX characters of [A-Za-z0-9._:-]. Unset or
+ * empty: prefix "-" hostname "-" pid (other characters of the host name
+ * become '-'). *out is a heap copy. */
+#define ZH_INSTANCE_ID_MAX 64
+int zh_config_instance_id (const char *prefix, char **out);
+
 /* Handles argv: "--help"/"-h" prints usage and every variable with its
  * default to stdout and returns 1; "--version" prints the version and
  * returns 1; no arguments returns 0; anything else prints usage to stderr

@@ -126,7 +126,38 @@ s_clean_env (void **state)
     (void)state;
     unsetenv (VAR);
     unsetenv (VAR "_FILE");
+    unsetenv ("ZHOOK_INSTANCE_ID");
     return 0;
+}
+
+static void
+test_instance_id (void **state)
+{
+    (void)state;
+    char *id = NULL;
+    /* default: prefix-host-pid, within the allowed alphabet and length */
+    assert_int_equal (zh_config_instance_id ("ing", &id), 0);
+    assert_true (strncmp (id, "ing-", 4) == 0);
+    assert_true (strlen (id) <= ZH_INSTANCE_ID_MAX);
+    char pid[32];
+    snprintf (pid, sizeof pid, "-%ld", (long)getpid ());
+    assert_string_equal (id + strlen (id) - strlen (pid), pid);
+    free (id);
+    setenv ("ZHOOK_INSTANCE_ID", "dlv-a.b_c:1", 1);
+    assert_int_equal (zh_config_instance_id ("dlv", &id), 0);
+    assert_string_equal (id, "dlv-a.b_c:1");
+    free (id);
+    id = NULL;
+    const char *bad[] = {"has space", "a/b",
+                         "x2345678901234567890123456789012345678901234567890123456789012345"};
+    s_capture_begin ();
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv ("ZHOOK_INSTANCE_ID", bad[i], 1);
+        assert_int_equal (zh_config_instance_id ("dlv", &id), -1);
+        assert_null (id);
+    }
+    s_capture_end ();
+    assert_non_null (strstr (s_fx->captured, "ZHOOK_INSTANCE_ID"));
 }
 
 static void
@@ -391,6 +422,7 @@ zh_config_test (void)
         cmocka_unit_test_setup_teardown (test_listen, s_clean_env, s_clean_env),
         cmocka_unit_test_setup_teardown (test_endpoint, s_clean_env, s_clean_env),
         cmocka_unit_test_setup_teardown (test_args, s_clean_env, s_clean_env),
+        cmocka_unit_test_setup_teardown (test_instance_id, s_clean_env, s_clean_env),
     };
     return cmocka_run_group_tests_name ("zh_config_test", tests, s_setup, s_teardown);
 }

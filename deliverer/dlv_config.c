@@ -11,7 +11,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define DLV_INSTANCE_ID_MAX 64
 #define DLV_BODY_MAX_LIMIT 65536
 
 #define S_STR(x) #x
@@ -51,43 +50,6 @@ const zh_config_var_t dlv_config_vars[] = {
      "how long an open circuit holds a host's messages back (100..3600000)"},
     {NULL, NULL, NULL},
 };
-
-static bool
-s_instance_id_valid (const char *id)
-{
-    size_t len = strlen (id);
-    if (len == 0 || len > DLV_INSTANCE_ID_MAX)
-        return false;
-    for (const char *p = id; *p; p++) {
-        char c = *p;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.' || c == ':'))
-            return false;
-    }
-    return true;
-}
-
-static char *
-s_default_instance_id (void)
-{
-    char host[256];
-    if (gethostname (host, sizeof host) != 0)
-        host[0] = 0;
-    host[sizeof host - 1] = 0;
-    /* keep the id within the allowed alphabet and length whatever the host name */
-    char clean[40];
-    size_t n = 0;
-    for (const char *p = host; *p && n < sizeof clean - 1; p++) {
-        char c = *p;
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '-' || c == '.';
-        clean[n++] = ok ? c : '-';
-    }
-    clean[n] = 0;
-    char id[DLV_INSTANCE_ID_MAX + 1];
-    snprintf (id, sizeof id, "dlv-%s-%ld", n ? clean : "host", (long)getpid ());
-    return strdup (id);
-}
 
 /* Empty means unset; a malformed entry is named (CIDRs are no secret). */
 static int
@@ -211,22 +173,8 @@ dlv_config_new (void)
                   NULL);
         goto fail;
     }
-    if (zh_config_string ("ZHOOK_INSTANCE_ID", NULL, &self->instance_id))
+    if (zh_config_instance_id ("dlv", &self->instance_id))
         goto fail;
-    if (self->instance_id && !*self->instance_id) {
-        free (self->instance_id);
-        self->instance_id = NULL;
-    }
-    if (!self->instance_id) {
-        self->instance_id = s_default_instance_id ();
-        if (!self->instance_id)
-            goto fail;
-    }
-    if (!s_instance_id_valid (self->instance_id)) {
-        zh_error ("configuration: invalid value", "s:variable", "ZHOOK_INSTANCE_ID", "s:expected",
-                  "1..64 characters of A-Z a-z 0-9 - _ . :", NULL);
-        goto fail;
-    }
     if (zh_config_int ("ZHOOK_HOST_CONCURRENCY", ZH_DEF_HOST_CONCURRENCY, 1, self->concurrency, &v))
         goto fail;
     self->host_concurrency = (uint32_t)v;

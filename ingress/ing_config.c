@@ -59,38 +59,6 @@ ing_config_destroy (ing_config_t **self_p)
     *self_p = NULL;
 }
 
-/* Instance ids become ZeroMQ topics and log fields: keep them plain. */
-static bool
-s_instance_id_ok (const char *id)
-{
-    size_t n = strlen (id);
-    if (n == 0 || n > 100)
-        return false;
-    for (const char *p = id; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '-' || *p == '_' || *p == '.'))
-            return false;
-    return true;
-}
-
-static char *
-s_default_instance_id (void)
-{
-    char host[256] = "";
-    if (gethostname (host, sizeof host - 1) != 0 || !host[0])
-        snprintf (host, sizeof host, "host");
-    host[sizeof host - 1] = 0;
-    /* hostnames are already [A-Za-z0-9.-]; anything else becomes '-' */
-    for (char *p = host; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '-' || *p == '.'))
-            *p = '-';
-    host[64] = 0;
-    char buf[128];
-    snprintf (buf, sizeof buf, "ing-%s-%ld", host, (long)getpid ());
-    return strdup (buf);
-}
-
 ing_config_t *
 ing_config_new (void)
 {
@@ -181,22 +149,8 @@ ing_config_new (void)
     }
     zh_netguard_destroy (&guard);
 
-    if (zh_config_string ("ZHOOK_INSTANCE_ID", NULL, &self->instance_id))
+    if (zh_config_instance_id ("ing", &self->instance_id))
         goto fail;
-    if (self->instance_id && !*self->instance_id) {
-        free (self->instance_id);
-        self->instance_id = NULL;
-    }
-    if (!self->instance_id) {
-        self->instance_id = s_default_instance_id ();
-        if (!self->instance_id)
-            goto fail;
-    }
-    if (!s_instance_id_ok (self->instance_id)) {
-        zh_error ("configuration: invalid value", "s:variable", "ZHOOK_INSTANCE_ID", "s:expected",
-                  "1..100 characters of [A-Za-z0-9._-]", NULL);
-        goto fail;
-    }
     return self;
 
 fail:
