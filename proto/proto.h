@@ -53,6 +53,7 @@ typedef enum {
     PROTO_T_RESULT,
     PROTO_T_HEARTBEAT,
     PROTO_T_RECORD,
+    PROTO_T_SUBSCRIPTION,
 } proto_type_t;
 
 /* Walks the frame without allocating: exactly one msgpack object filling
@@ -98,6 +99,7 @@ typedef struct {
     uint32_t max_attempts; /* 0 = scheduler default */
     uint32_t timeout_ms; /* per attempt; 0 = scheduler default */
     char *secret; /* "whsec_..." or NULL */
+    char *ordering_key; /* messages sharing URL and key go one at a time, or NULL */
 } proto_item_t;
 
 typedef struct {
@@ -110,6 +112,9 @@ typedef struct {
     int64_t deadline_ms; /* wall clock; past it the scheduler must not commit */
     proto_item_t *items; /* one for POST /v1/messages, up to 1000 for batch */
     size_t item_count;
+    char *topic; /* set: an event publish; items[0] carries the event (its id is
+                  * the "evt_" id, url empty) and the scheduler fans it out to
+                  * every active subscription of (tenant, topic) */
 } proto_submit_t;
 
 proto_submit_t *proto_submit_new (void);
@@ -119,6 +124,41 @@ proto_item_t *proto_submit_add_item (proto_submit_t *self);
 int proto_submit_encode (const proto_submit_t *self, uint8_t **data, size_t *size);
 proto_rc_t proto_submit_decode (const uint8_t *data, size_t size, proto_submit_t **self_p);
 
+/* --- subscription: event-broker subscriptions, stored and shown -------- */
+#define PROTO_SUB_SET_ENABLED (1u << 0)
+#define PROTO_SUB_SET_RATE_LIMIT (1u << 1)
+#define PROTO_SUB_SET_DESCRIPTION (1u << 2)
+
+typedef struct _proto_subscription_t {
+    char *id; /* "sub_<ULID>" */
+    char *tenant; /* owner */
+    char *topic; /* exact topic, or a prefix pattern ending in ".*" */
+    char *url; /* where this subscription's messages go */
+    proto_header_t *headers; /* extra request headers of its messages */
+    size_t header_count;
+    char *description; /* free text, or NULL */
+    char *secret; /* current "whsec_..." signing secret */
+    char *previous_secret; /* secret before the last rotation, or NULL */
+    int64_t rotated_ms; /* when the secret was last rotated; 0 = never */
+    bool enabled; /* false: events skip it */
+    char *disabled_reason; /* "gone", "failing", "user" when disabled, else NULL */
+    uint32_t rate_limit; /* deliveries per second at most; 0 = unlimited */
+    int64_t failing_since_ms; /* first failure of the current run of failures; 0 = healthy */
+    int64_t created_ms;
+    int64_t updated_ms;
+} proto_subscription_t;
+
+proto_subscription_t *proto_subscription_new (void);
+void proto_subscription_destroy (proto_subscription_t **self_p);
+/* Releases the fields of a subscription held by value (as in reply arrays). */
+void proto_subscription_clear (proto_subscription_t *self);
+/* with_private: include tenant, secret and previous_secret (storage; also
+ * replies to SUB_CREATE and SUB_ROTATE, which show the secret once). */
+int proto_subscription_encode (const proto_subscription_t *self, bool with_private, uint8_t **data,
+                               size_t *size);
+proto_rc_t proto_subscription_decode (const uint8_t *data, size_t size,
+                                      proto_subscription_t **self_p);
+
 /* --- command: ingress -> scheduler (queries and state changes) --------- */
 typedef enum {
     PROTO_OP_GET = 1, /* id -> the message record */
@@ -126,6 +166,14 @@ typedef enum {
     PROTO_OP_DL_LIST, /* dead letters newest first: limit, after */
     PROTO_OP_REPLAY, /* id of a dead message -> scheduled again */
     PROTO_OP_STATUS, /* counts and rates -> reply.stats */
+    PROTO_OP_SUB_CREATE, /* subscription -> reply.subscriptions[0] (secret included) */
+    PROTO_OP_SUB_LIST, /* topic (or NULL), limit, after -> reply.subscriptions, next */
+    PROTO_OP_SUB_GET, /* id -> reply.subscriptions[0] */
+    PROTO_OP_SUB_DELETE, /* id -> reply.subscriptions[0] as it was */
+    PROTO_OP_SUB_ROTATE, /* id -> reply.subscriptions[0] with the new secret */
+    PROTO_OP_SUB_UPDATE, /* id + subscription (enabled, rate_limit, description;
+                          * update_mask says which) -> reply.subscriptions[0] */
+    PROTO_OP_EVENT_GET, /* id (evt_) -> reply.event_id/topic/event_created_ms + records */
 } proto_op_t;
 
 typedef struct {
@@ -138,6 +186,9 @@ typedef struct {
     uint32_t limit; /* DL_LIST: 1..1000 */
     char *after; /* DL_LIST cursor from a previous reply, or NULL */
     int64_t deadline_ms; /* past it the scheduler must not apply a change */
+    char *topic; /* SUB_LIST filter, or NULL */
+    struct _proto_subscription_t *subscription; /* SUB_CREATE, SUB_UPDATE; else NULL */
+    uint32_t update_mask; /* SUB_UPDATE: PROTO_SUB_SET_* bits of the fields to change */
 } proto_command_t;
 
 proto_command_t *proto_command_new (void);
@@ -175,6 +226,9 @@ typedef struct {
     uint32_t attempt; /* number of the latest dispatch (fencing token) */
     uint32_t attempt_base; /* value of attempt at the last replay: max_attempts counts from here */
     char *dead_reason; /* "max_attempts", "gone", ... when dead, else NULL */
+    char *subscription_id; /* "sub_..." when fanned out from an event, else NULL */
+    char *event_id; /* "evt_..." when fanned out from an event, else NULL */
+    char *ordering_key; /* NULL when unordered */
     int64_t ended_ms; /* when it became delivered/dead/cancelled; 0 if not ended */
     proto_attempt_t *attempts; /* history, oldest first */
     size_t attempt_count;
@@ -215,6 +269,11 @@ typedef struct {
     char *next; /* DL_LIST: cursor for the next page, or NULL */
     proto_stat_t *stats; /* STATUS */
     size_t stat_count;
+    struct _proto_subscription_t *subscriptions; /* SUB_* ops */
+    size_t subscription_count;
+    char *event_id; /* event publish and EVENT_GET: the event's id */
+    char *topic; /* EVENT_GET */
+    int64_t event_created_ms; /* EVENT_GET */
 } proto_reply_t;
 
 proto_reply_t *proto_reply_new (void);
@@ -223,6 +282,11 @@ proto_reply_item_t *proto_reply_add_item (proto_reply_t *self);
 /* Appends a zeroed record (owned by self); fill it like a decoded one. */
 proto_record_t *proto_reply_add_record (proto_reply_t *self);
 int proto_reply_add_stat (proto_reply_t *self, const char *name, int64_t value);
+/* Appends a zeroed subscription (owned by self); NULL on ENOMEM.
+ * proto_reply_encode sends subscriptions with their private fields (the
+ * internal socket is trusted): the ingress shows the secret only in answers
+ * to create and rotate-secret. */
+struct _proto_subscription_t *proto_reply_add_subscription (proto_reply_t *self);
 int proto_reply_encode (const proto_reply_t *self, uint8_t **data, size_t *size);
 proto_rc_t proto_reply_decode (const uint8_t *data, size_t size, proto_reply_t **self_p);
 
