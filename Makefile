@@ -159,7 +159,7 @@ fuzz: $(FUZZ_BINS)
 	  $$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=256 -malloc_limit_mb=64 -print_final_stats=1 \
 	    build/fuzz-corpus/$$(basename $$f) proto/fuzz-seeds >build/fuzz-$$(basename $$f).log 2>&1 \
 	    || { tail -40 build/fuzz-$$(basename $$f).log; exit 1; }; \
-	  grep -E 'stat::number_of_executed_runs' build/fuzz-$$(basename $$f).log; \
+	  grep -E 'stat::(number_of_executed_units|peak_rss_mb)' build/fuzz-$$(basename $$f).log; \
 	done
 
 # --- running locally ------------------------------------------------------
