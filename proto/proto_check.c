@@ -208,9 +208,10 @@ static const struct {
     const char *name;
     proto_type_t type;
 } s_types[] = {
-    {"submit", PROTO_T_SUBMIT},     {"command", PROTO_T_COMMAND}, {"reply", PROTO_T_REPLY},
-    {"dispatch", PROTO_T_DISPATCH}, {"result", PROTO_T_RESULT},   {"heartbeat", PROTO_T_HEARTBEAT},
-    {"record", PROTO_T_RECORD},
+    {"submit", PROTO_T_SUBMIT}, {"command", PROTO_T_COMMAND},
+    {"reply", PROTO_T_REPLY},   {"dispatch", PROTO_T_DISPATCH},
+    {"result", PROTO_T_RESULT}, {"heartbeat", PROTO_T_HEARTBEAT},
+    {"record", PROTO_T_RECORD}, {"subscription", PROTO_T_SUBSCRIPTION},
 };
 
 static bool

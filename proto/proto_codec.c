@@ -2,7 +2,8 @@
  *
  *  Encoding packs one map per struct with msgpack-c's packer: "t" and "v"
  *  first on top-level frames, then every field of the table that is set
- *  (integers and booleans always; strings, bytes and lists when present).
+ *  (integers and booleans always; strings, bytes, lists and nested objects
+ *  when present).
  *
  *  Decoding never hands bytes to msgpack-c before proto_check () has
  *  accepted them (see proto_check.c); the unpacked object tree points into
@@ -114,6 +115,10 @@ s_field_state (const proto_field_t *f, const void *obj, bool with_private)
             return -1;
         return count > 0 || required ? 1 : 0;
     }
+    case PROTO_K_OBJECT:
+        if (s_get_ptr (obj, f->offset))
+            return 1;
+        return required ? -1 : 0;
     default:
         return 1;
     }
@@ -191,13 +196,17 @@ s_encode_value (msgpack_packer *pk, const proto_field_t *f, const void *obj, boo
     case PROTO_K_ARRAY: {
         const uint8_t *elems = s_get_ptr (obj, f->offset);
         size_t count = *S_CAT (obj, f->count_offset, size_t);
+        bool nest_private = with_private || (f->flags & PROTO_F_NEST_PRIVATE) != 0;
         if (count > UINT32_MAX || msgpack_pack_array (pk, count))
             return -1;
         for (size_t i = 0; i < count; i++)
-            if (s_encode_map (pk, f->sub, elems + i * f->sub->size, with_private))
+            if (s_encode_map (pk, f->sub, elems + i * f->sub->size, nest_private))
                 return -1;
         return 0;
     }
+    case PROTO_K_OBJECT:
+        return s_encode_map (pk, f->sub, s_get_ptr (obj, f->offset),
+                             with_private || (f->flags & PROTO_F_NEST_PRIVATE) != 0);
     }
     return -1;
 }
@@ -454,6 +463,15 @@ s_decode_value (const proto_field_t *f, const msgpack_object *o, void *obj)
         }
         return PROTO_OK;
     }
+    case PROTO_K_OBJECT: {
+        if (o->type != MSGPACK_OBJECT_MAP)
+            return PROTO_EMALFORMED;
+        void *elem = calloc (1, f->sub->size);
+        if (!elem)
+            return PROTO_ENOMEM;
+        s_set_ptr (obj, f->offset, elem); /* owned from here: a failure below frees it */
+        return s_decode_map (f->sub, o, elem, false);
+    }
     }
     return PROTO_EMALFORMED;
 }
@@ -603,6 +621,14 @@ proto_codec_clear (const proto_class_t *cls, void *obj)
             free (elems);
             s_set_ptr (obj, f->offset, NULL);
             *count = 0;
+            break;
+        }
+        case PROTO_K_OBJECT: {
+            void *elem = s_get_ptr (obj, f->offset);
+            if (elem)
+                proto_codec_clear (f->sub, elem);
+            free (elem);
+            s_set_ptr (obj, f->offset, NULL);
             break;
         }
         default:

@@ -28,10 +28,12 @@ typedef enum {
     PROTO_K_HEADERS, /* proto_header_t * + count: array of [name, value] str pairs */
     PROTO_K_STATS, /* proto_stat_t * + count: map of name str -> int */
     PROTO_K_ARRAY, /* sub->size-byte elements + count: array of maps of class sub */
+    PROTO_K_OBJECT, /* pointer to one heap struct of class sub (NULL: absent): a map */
 } proto_kind_t;
 
 #define PROTO_F_REQUIRED 1u /* decode fails without it; encode fails when unset */
 #define PROTO_F_PRIVATE 2u /* left out by proto_codec_encode (with_private=false) */
+#define PROTO_F_NEST_PRIVATE 4u /* ARRAY, OBJECT: nested maps always carry their private fields */
 
 typedef struct proto_class_s proto_class_t;
 
@@ -73,10 +75,18 @@ struct proto_class_s {
         .key = (k), .kind = PROTO_K_ARRAY, .flags = (fl), .offset = offsetof (T, m),               \
         .count_offset = offsetof (T, n), .sub = (cls)                                              \
     }
+#define PROTO_FIELD_OBJECT(k, T, m, cls, fl)                                                       \
+    {                                                                                              \
+        .key = (k), .kind = PROTO_K_OBJECT, .flags = (fl), .offset = offsetof (T, m), .sub = (cls) \
+    }
 #define PROTO_COUNT(a) (sizeof (a) / sizeof ((a)[0]))
 
 /* The record map without "t"/"v", as nested in reply.records (proto_record.c). */
 extern const proto_class_t proto_record_nested_class;
+
+/* The subscription map without "t"/"v", as nested in command.sub and
+ * reply.subs (proto_subscription.c); nothing required, no cross-field check. */
+extern const proto_class_t proto_subscription_nested_class;
 
 /* Encodes obj as one map ("t" and "v" first when cls->type is set) into a
  * heap buffer the caller frees. -1 on ENOMEM, on a required field left

@@ -1,8 +1,12 @@
 /*  proto_command.c — command: ingress -> scheduler, queries and state changes.
  *
  *  {"t":"command","v":1, "rt":str, "corr":uint, "rid":str?, "ten":str,
- *   "op":uint (proto_op_t), "id":str?, "lim":uint, "after":str?, "dl":int}
- *  GET, CANCEL and REPLAY require "id".
+ *   "op":uint (proto_op_t), "id":str?, "lim":uint, "after":str?, "dl":int,
+ *   "tp":str?, "sub":{subscription map without "t"/"v"}?, "um":uint}
+ *  GET, CANCEL, REPLAY, SUB_GET, SUB_DELETE, SUB_ROTATE, SUB_UPDATE and
+ *  EVENT_GET require "id"; SUB_CREATE requires "sub" with "tp" and "url";
+ *  SUB_ROTATE requires "sub" with "sec" (the new secret, made by the
+ *  ingress); SUB_UPDATE requires "sub" (the fields "um" names).
  *
  *  proto/README.md describes every key; proto_codec.c does the work. */
 #include "proto/proto_codec.h"
@@ -14,9 +18,24 @@ static int
 s_command_validate (const void *obj)
 {
     const proto_command_t *self = obj;
-    bool needs_id =
-        self->op == PROTO_OP_GET || self->op == PROTO_OP_CANCEL || self->op == PROTO_OP_REPLAY;
-    return needs_id && !self->id ? -1 : 0;
+    const proto_subscription_t *sub = self->subscription;
+    switch (self->op) {
+    case PROTO_OP_GET:
+    case PROTO_OP_CANCEL:
+    case PROTO_OP_REPLAY:
+    case PROTO_OP_SUB_GET:
+    case PROTO_OP_SUB_DELETE:
+    case PROTO_OP_EVENT_GET:
+        return self->id ? 0 : -1;
+    case PROTO_OP_SUB_CREATE:
+        return sub && sub->topic && sub->url ? 0 : -1;
+    case PROTO_OP_SUB_ROTATE:
+        return self->id && sub && sub->secret ? 0 : -1;
+    case PROTO_OP_SUB_UPDATE:
+        return self->id && sub ? 0 : -1;
+    default:
+        return 0;
+    }
 }
 
 static const proto_field_t s_command_fields[] = {
@@ -24,11 +43,15 @@ static const proto_field_t s_command_fields[] = {
     PROTO_FIELD ("corr", PROTO_K_U64, proto_command_t, corr, PROTO_F_REQUIRED),
     PROTO_FIELD ("rid", PROTO_K_STR, proto_command_t, request_id, 0),
     PROTO_FIELD ("ten", PROTO_K_STR, proto_command_t, tenant, PROTO_F_REQUIRED),
-    PROTO_FIELD_ENUM ("op", proto_command_t, op, PROTO_OP_GET, PROTO_OP_STATUS, PROTO_F_REQUIRED),
+    PROTO_FIELD_ENUM ("op", proto_command_t, op, PROTO_OP_GET, PROTO_OP_EVENT_GET,
+                      PROTO_F_REQUIRED),
     PROTO_FIELD ("id", PROTO_K_STR, proto_command_t, id, 0),
     PROTO_FIELD ("lim", PROTO_K_U32, proto_command_t, limit, 0),
     PROTO_FIELD ("after", PROTO_K_STR, proto_command_t, after, 0),
     PROTO_FIELD ("dl", PROTO_K_I64, proto_command_t, deadline_ms, PROTO_F_REQUIRED),
+    PROTO_FIELD ("tp", PROTO_K_STR, proto_command_t, topic, 0),
+    PROTO_FIELD_OBJECT ("sub", proto_command_t, subscription, &proto_subscription_nested_class, 0),
+    PROTO_FIELD ("um", PROTO_K_U32, proto_command_t, update_mask, 0),
 };
 
 static const proto_class_t s_command_class = {

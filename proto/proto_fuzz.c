@@ -4,7 +4,7 @@
  *      bin/fuzz/proto_fuzz -max_total_time=60 -rss_limit_mb=256 \
  *          -malloc_limit_mb=64 proto/fuzz-seeds
  *
- *  Each input goes to proto_check, proto_peek_type and all seven decoders.
+ *  Each input goes to proto_check, proto_peek_type and all eight decoders.
  *  Invariants (abort on breach):
  *    - a frame proto_check refuses is refused by every decoder as malformed;
  *    - a decoder fails with *self_p NULL, or succeeds on a frame whose
@@ -76,8 +76,10 @@ s_submit (const uint8_t *data, size_t size, proto_rc_t check)
     S_ASSERT (s_same (a->reply_to, b->reply_to) && a->corr == b->corr);
     S_ASSERT (s_same (a->tenant, b->tenant) && s_same (a->idem_key, b->idem_key));
     S_ASSERT (memcmp (a->idem_hash, b->idem_hash, 32) == 0);
-    S_ASSERT (a->item_count == b->item_count);
+    S_ASSERT (a->item_count == b->item_count && s_same (a->topic, b->topic));
+    S_ASSERT (!a->topic || a->item_count == 1);
     for (size_t i = 0; i < a->item_count; i++) {
+        S_ASSERT (s_same (a->items[i].ordering_key, b->items[i].ordering_key));
         S_ASSERT (s_same (a->items[i].id, b->items[i].id));
         S_ASSERT (s_same (a->items[i].url, b->items[i].url));
         s_same_bytes (a->items[i].payload, a->items[i].payload_size, b->items[i].payload,
@@ -100,7 +102,7 @@ s_command (const uint8_t *data, size_t size, proto_rc_t check)
         return;
     }
     S_ASSERT (proto_peek_type (data, size) == PROTO_T_COMMAND);
-    S_ASSERT (a->op >= PROTO_OP_GET && a->op <= PROTO_OP_STATUS);
+    S_ASSERT (a->op >= PROTO_OP_GET && a->op <= PROTO_OP_EVENT_GET);
     uint8_t *e1, *e2;
     size_t n1, n2;
     S_ASSERT (proto_command_encode (a, &e1, &n1) == 0);
@@ -109,6 +111,16 @@ s_command (const uint8_t *data, size_t size, proto_rc_t check)
     s_same_frames (e1, n1, e2, n2);
     S_ASSERT (a->op == b->op && a->corr == b->corr && s_same (a->id, b->id));
     S_ASSERT (s_same (a->tenant, b->tenant) && a->limit == b->limit);
+    S_ASSERT (s_same (a->topic, b->topic) && a->update_mask == b->update_mask);
+    S_ASSERT ((a->subscription == NULL) == (b->subscription == NULL));
+    if (a->subscription) {
+        S_ASSERT (s_same (a->subscription->id, b->subscription->id));
+        S_ASSERT (s_same (a->subscription->secret, b->subscription->secret));
+    }
+    if (a->op == PROTO_OP_SUB_CREATE)
+        S_ASSERT (a->subscription && a->subscription->topic && a->subscription->url);
+    if (a->op == PROTO_OP_SUB_ROTATE)
+        S_ASSERT (a->id && a->subscription && a->subscription->secret);
     proto_command_destroy (&a);
     proto_command_destroy (&b);
 }
@@ -133,12 +145,15 @@ s_record (const uint8_t *data, size_t size, proto_rc_t check)
     s_same_frames (e1, n1, e2, n2);
     S_ASSERT (s_same (a->id, b->id) && a->status == b->status && a->attempt == b->attempt);
     S_ASSERT (s_same (a->secret, b->secret) && a->attempt_count == b->attempt_count);
+    S_ASSERT (s_same (a->subscription_id, b->subscription_id) && s_same (a->event_id, b->event_id));
+    S_ASSERT (s_same (a->ordering_key, b->ordering_key));
     s_same_bytes (a->payload, a->payload_size, b->payload, b->payload_size);
     /* the public view always decodes, and never carries the private fields */
     S_ASSERT (proto_record_encode (a, false, &e1, &n1) == 0);
     S_ASSERT (proto_record_decode (e1, n1, &pub) == PROTO_OK);
     S_ASSERT (!pub->secret && !pub->tenant && !pub->payload && !pub->headers && !pub->request_id);
     S_ASSERT (s_same (a->id, pub->id) && a->status == pub->status);
+    S_ASSERT (s_same (a->ordering_key, pub->ordering_key) && s_same (a->event_id, pub->event_id));
     free (e1);
     proto_record_destroy (&pub);
     proto_record_destroy (&a);
@@ -170,6 +185,14 @@ s_reply (const uint8_t *data, size_t size, proto_rc_t check)
         S_ASSERT (s_same (a->records[i].id, b->records[i].id));
         S_ASSERT (!b->records[i].secret && !b->records[i].payload);
     }
+    S_ASSERT (a->subscription_count == b->subscription_count);
+    for (size_t i = 0; i < a->subscription_count; i++) {
+        S_ASSERT (s_same (a->subscriptions[i].id, b->subscriptions[i].id));
+        S_ASSERT (s_same (a->subscriptions[i].secret, b->subscriptions[i].secret));
+        S_ASSERT (s_same (a->subscriptions[i].tenant, b->subscriptions[i].tenant));
+    }
+    S_ASSERT (s_same (a->event_id, b->event_id) && s_same (a->topic, b->topic));
+    S_ASSERT (a->event_created_ms == b->event_created_ms);
     proto_reply_destroy (&a);
     proto_reply_destroy (&b);
 }
@@ -250,6 +273,40 @@ s_heartbeat (const uint8_t *data, size_t size, proto_rc_t check)
     proto_heartbeat_destroy (&b);
 }
 
+static void
+s_subscription (const uint8_t *data, size_t size, proto_rc_t check)
+{
+    proto_subscription_t *a = NULL, *b = NULL, *pub = NULL;
+    proto_rc_t rc = proto_subscription_decode (data, size, &a);
+    if (check != PROTO_OK)
+        S_ASSERT (rc == PROTO_EMALFORMED);
+    if (rc != PROTO_OK) {
+        S_ASSERT (a == NULL);
+        return;
+    }
+    S_ASSERT (proto_peek_type (data, size) == PROTO_T_SUBSCRIPTION);
+    S_ASSERT (a->id && a->topic && a->url);
+    uint8_t *e1, *e2;
+    size_t n1, n2;
+    S_ASSERT (proto_subscription_encode (a, true, &e1, &n1) == 0);
+    S_ASSERT (proto_subscription_decode (e1, n1, &b) == PROTO_OK);
+    S_ASSERT (proto_subscription_encode (b, true, &e2, &n2) == 0);
+    s_same_frames (e1, n1, e2, n2);
+    S_ASSERT (s_same (a->id, b->id) && s_same (a->topic, b->topic) && s_same (a->url, b->url));
+    S_ASSERT (s_same (a->secret, b->secret) && s_same (a->previous_secret, b->previous_secret));
+    S_ASSERT (a->enabled == b->enabled && a->rate_limit == b->rate_limit);
+    S_ASSERT (a->header_count == b->header_count && s_same (a->description, b->description));
+    /* the public view always decodes, and never carries the private fields */
+    S_ASSERT (proto_subscription_encode (a, false, &e1, &n1) == 0);
+    S_ASSERT (proto_subscription_decode (e1, n1, &pub) == PROTO_OK);
+    S_ASSERT (!pub->secret && !pub->previous_secret && !pub->tenant);
+    S_ASSERT (s_same (a->id, pub->id) && a->enabled == pub->enabled);
+    free (e1);
+    proto_subscription_destroy (&pub);
+    proto_subscription_destroy (&a);
+    proto_subscription_destroy (&b);
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
@@ -257,7 +314,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     S_ASSERT (check == PROTO_OK || check == PROTO_EMALFORMED);
     proto_type_t type = proto_peek_type (data, size);
     S_ASSERT (check == PROTO_OK || type == PROTO_T_UNKNOWN);
-    S_ASSERT (type >= PROTO_T_UNKNOWN && type <= PROTO_T_RECORD);
+    S_ASSERT (type >= PROTO_T_UNKNOWN && type <= PROTO_T_SUBSCRIPTION);
     s_submit (data, size, check);
     s_command (data, size, check);
     s_record (data, size, check);
@@ -265,5 +322,6 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     s_dispatch (data, size, check);
     s_result (data, size, check);
     s_heartbeat (data, size, check);
+    s_subscription (data, size, check);
     return 0;
 }

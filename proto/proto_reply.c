@@ -3,7 +3,9 @@
  *  {"t":"reply","v":1, "corr":uint, "st":uint, "rp":bool, "err":str?,
  *   "items":[{"id":str?, "st":uint, "at":int, "err":str?}]?,
  *   "recs":[record map without "t"/"v", public view]?, "next":str?,
- *   "stats":{name: int, ...}?}
+ *   "stats":{name: int, ...}?,
+ *   "subs":[subscription map without "t"/"v", private fields included]?,
+ *   "eid":str?, "tp":str?, "ecr":int}
  *
  *  proto/README.md describes every key; proto_codec.c does the work. */
 #include "proto/proto_codec.h"
@@ -35,6 +37,11 @@ static const proto_field_t s_reply_fields[] = {
     PROTO_FIELD_ARRAY ("recs", proto_reply_t, records, record_count, &proto_record_nested_class, 0),
     PROTO_FIELD ("next", PROTO_K_STR, proto_reply_t, next, 0),
     PROTO_FIELD_N ("stats", PROTO_K_STATS, proto_reply_t, stats, stat_count, 0),
+    PROTO_FIELD_ARRAY ("subs", proto_reply_t, subscriptions, subscription_count,
+                       &proto_subscription_nested_class, PROTO_F_NEST_PRIVATE),
+    PROTO_FIELD ("eid", PROTO_K_STR, proto_reply_t, event_id, 0),
+    PROTO_FIELD ("tp", PROTO_K_STR, proto_reply_t, topic, 0),
+    PROTO_FIELD ("ecr", PROTO_K_I64, proto_reply_t, event_created_ms, 0),
 };
 
 static const proto_class_t s_reply_class = {
@@ -100,7 +107,19 @@ proto_reply_add_stat (proto_reply_t *self, const char *name, int64_t value)
     return 0;
 }
 
-/* Records always travel as public views: a reply goes to the ingress. */
+proto_subscription_t *
+proto_reply_add_subscription (proto_reply_t *self)
+{
+    assert (self);
+    void *subs = self->subscriptions;
+    proto_subscription_t *sub = proto_codec_append (&subs, &self->subscription_count, sizeof *sub);
+    self->subscriptions = subs;
+    return sub;
+}
+
+/* Records always travel as public views: a reply goes to the ingress.
+ * Subscriptions keep their secrets (PROTO_F_NEST_PRIVATE): the ingress
+ * shows them only in answers to create and rotate-secret. */
 int
 proto_reply_encode (const proto_reply_t *self, uint8_t **data, size_t *size)
 {

@@ -3,7 +3,10 @@
  *  {"t":"submit","v":1, "rt":str, "corr":uint, "rid":str?, "ten":str,
  *   "ik":str?, "ih":bin32?, "dl":int,
  *   "items":[{"id":str, "url":str, "pl":bin, "hd":[[name,value],...]?,
- *             "at":int, "delay":int, "ma":uint, "to":uint, "sec":str?}, ...]}
+ *             "at":int, "delay":int, "ma":uint, "to":uint, "sec":str?,
+ *             "ok":str?}, ...],
+ *   "tp":str?}
+ *  With "tp" (an event publish) "items" holds exactly one item: the event.
  *
  *  proto/README.md describes every key; proto_codec.c does the work. */
 #include "proto/proto_codec.h"
@@ -21,6 +24,7 @@ static const proto_field_t s_item_fields[] = {
     PROTO_FIELD ("ma", PROTO_K_U32, proto_item_t, max_attempts, 0),
     PROTO_FIELD ("to", PROTO_K_U32, proto_item_t, timeout_ms, 0),
     PROTO_FIELD ("sec", PROTO_K_STR, proto_item_t, secret, 0),
+    PROTO_FIELD ("ok", PROTO_K_STR, proto_item_t, ordering_key, 0),
 };
 
 static const proto_class_t s_item_class = {
@@ -39,13 +43,23 @@ static const proto_field_t s_submit_fields[] = {
     PROTO_FIELD ("ih", PROTO_K_HASH32, proto_submit_t, idem_hash, 0),
     PROTO_FIELD ("dl", PROTO_K_I64, proto_submit_t, deadline_ms, PROTO_F_REQUIRED),
     PROTO_FIELD_ARRAY ("items", proto_submit_t, items, item_count, &s_item_class, PROTO_F_REQUIRED),
+    PROTO_FIELD ("tp", PROTO_K_STR, proto_submit_t, topic, 0),
 };
+
+/* An event publish carries exactly one item, the event itself. */
+static int
+s_submit_validate (const void *obj)
+{
+    const proto_submit_t *self = obj;
+    return self->topic && self->item_count != 1 ? -1 : 0;
+}
 
 static const proto_class_t s_submit_class = {
     .type = "submit",
     .fields = s_submit_fields,
     .field_count = PROTO_COUNT (s_submit_fields),
     .size = sizeof (proto_submit_t),
+    .validate = s_submit_validate,
 };
 
 proto_submit_t *
@@ -78,6 +92,11 @@ proto_submit_add_item (proto_submit_t *self)
 int
 proto_submit_encode (const proto_submit_t *self, uint8_t **data, size_t *size)
 {
+    if (self && s_submit_validate (self)) {
+        *data = NULL;
+        *size = 0;
+        return -1;
+    }
     return proto_codec_encode (&s_submit_class, self, true, data, size);
 }
 

@@ -121,6 +121,7 @@ s_submit (bool full)
     item->max_attempts = 100;
     item->timeout_ms = 60000;
     item->secret = s_dup ("whsec_c2VjcmV0");
+    item->ordering_key = s_dup ("customer-42");
     item = proto_submit_add_item (self);
     assert_non_null (item);
     item->id = s_dup ("msg_01HZY");
@@ -142,6 +143,7 @@ s_item_eq (const proto_item_t *a, const proto_item_t *b)
     assert_int_equal (a->max_attempts, b->max_attempts);
     assert_int_equal (a->timeout_ms, b->timeout_ms);
     s_str_eq (a->secret, b->secret);
+    s_str_eq (a->ordering_key, b->ordering_key);
 }
 
 static void
@@ -154,9 +156,91 @@ s_submit_eq (const proto_submit_t *a, const proto_submit_t *b)
     s_str_eq (a->idem_key, b->idem_key);
     assert_memory_equal (a->idem_hash, b->idem_hash, 32);
     assert_int_equal (a->deadline_ms, b->deadline_ms);
+    s_str_eq (a->topic, b->topic);
     assert_int_equal (a->item_count, b->item_count);
     for (size_t i = 0; i < a->item_count; i++)
         s_item_eq (&a->items[i], &b->items[i]);
+}
+
+/* An event publish: a topic and exactly one item, the event (url empty). */
+static proto_submit_t *
+s_event (void)
+{
+    proto_submit_t *self = proto_submit_new ();
+    assert_non_null (self);
+    self->reply_to = s_dup ("ing-1.4");
+    self->corr = 8;
+    self->tenant = s_dup ("acme");
+    self->deadline_ms = 1700000000123;
+    self->topic = s_dup ("order.created");
+    self->idem_key = s_dup ("evt-key");
+    proto_item_t *item = proto_submit_add_item (self);
+    assert_non_null (item);
+    item->id = s_dup ("evt_01HZX");
+    item->url = s_dup ("");
+    item->payload = s_bytes ("{\"order\":7}", &item->payload_size);
+    item->delay_ms = 250;
+    item->ordering_key = s_dup ("order-7");
+    return self;
+}
+
+static void
+s_subscription_fill (proto_subscription_t *self, bool full)
+{
+    self->id = s_dup ("sub_01HZX");
+    self->topic = s_dup ("order.*");
+    self->url = s_dup ("https://example.com/orders");
+    if (!full)
+        return;
+    self->tenant = s_dup ("acme");
+    self->headers = s_headers (&self->header_count);
+    self->description = s_dup ("orders to the warehouse \xe2\x9c\x93");
+    self->secret = s_dup ("whsec_c3Vic2VjcmV0");
+    self->previous_secret = s_dup ("whsec_b2xkc2VjcmV0");
+    self->rotated_ms = 1700000004000;
+    self->enabled = true;
+    self->disabled_reason = s_dup ("user");
+    self->rate_limit = 10000;
+    self->failing_since_ms = 1700000003000;
+    self->created_ms = 1700000000000;
+    self->updated_ms = INT64_MAX;
+}
+
+static proto_subscription_t *
+s_subscription (bool full)
+{
+    proto_subscription_t *self = proto_subscription_new ();
+    assert_non_null (self);
+    s_subscription_fill (self, full);
+    return self;
+}
+
+/* private: compare the private fields too, else expect them absent in b */
+static void
+s_subscription_eq (const proto_subscription_t *a, const proto_subscription_t *b, bool private)
+{
+    s_str_eq (a->id, b->id);
+    s_str_eq (a->topic, b->topic);
+    s_str_eq (a->url, b->url);
+    s_headers_eq (a->headers, a->header_count, b->headers, b->header_count);
+    s_str_eq (a->description, b->description);
+    if (private) {
+        s_str_eq (a->tenant, b->tenant);
+        s_str_eq (a->secret, b->secret);
+        s_str_eq (a->previous_secret, b->previous_secret);
+    }
+    else {
+        assert_null (b->tenant);
+        assert_null (b->secret);
+        assert_null (b->previous_secret);
+    }
+    assert_int_equal (a->rotated_ms, b->rotated_ms);
+    assert_int_equal (a->enabled, b->enabled);
+    s_str_eq (a->disabled_reason, b->disabled_reason);
+    assert_int_equal (a->rate_limit, b->rate_limit);
+    assert_int_equal (a->failing_since_ms, b->failing_since_ms);
+    assert_int_equal (a->created_ms, b->created_ms);
+    assert_true (a->updated_ms == b->updated_ms);
 }
 
 static proto_command_t *
@@ -177,6 +261,9 @@ s_command (bool full)
     self->id = s_dup ("msg_01HZX");
     self->limit = 1000;
     self->after = s_dup ("cursor-9");
+    self->topic = s_dup ("order.created");
+    self->subscription = s_subscription (true);
+    self->update_mask = PROTO_SUB_SET_ENABLED | PROTO_SUB_SET_DESCRIPTION;
     return self;
 }
 
@@ -192,6 +279,11 @@ s_command_eq (const proto_command_t *a, const proto_command_t *b)
     assert_int_equal (a->limit, b->limit);
     s_str_eq (a->after, b->after);
     assert_int_equal (a->deadline_ms, b->deadline_ms);
+    s_str_eq (a->topic, b->topic);
+    assert_int_equal (a->subscription == NULL, b->subscription == NULL);
+    if (a->subscription)
+        s_subscription_eq (a->subscription, b->subscription, true);
+    assert_int_equal (a->update_mask, b->update_mask);
 }
 
 static void
@@ -215,6 +307,9 @@ s_record_fill (proto_record_t *self, bool full)
     self->attempt = 8;
     self->attempt_base = 0;
     self->dead_reason = s_dup ("max_attempts");
+    self->subscription_id = s_dup ("sub_01HZX");
+    self->event_id = s_dup ("evt_01HZX");
+    self->ordering_key = s_dup ("order-7");
     self->ended_ms = 1700000009000;
     proto_attempt_t *attempt = proto_record_add_attempt (self);
     assert_non_null (attempt);
@@ -271,6 +366,9 @@ s_record_eq (const proto_record_t *a, const proto_record_t *b, bool private)
     assert_int_equal (a->attempt, b->attempt);
     assert_int_equal (a->attempt_base, b->attempt_base);
     s_str_eq (a->dead_reason, b->dead_reason);
+    s_str_eq (a->subscription_id, b->subscription_id);
+    s_str_eq (a->event_id, b->event_id);
+    s_str_eq (a->ordering_key, b->ordering_key);
     assert_int_equal (a->ended_ms, b->ended_ms);
     assert_int_equal (a->attempt_count, b->attempt_count);
     for (size_t i = 0; i < a->attempt_count; i++) {
@@ -312,6 +410,15 @@ s_reply (bool full)
     self->next = s_dup ("cursor-10");
     assert_int_equal (proto_reply_add_stat (self, "scheduled", 1000000), 0);
     assert_int_equal (proto_reply_add_stat (self, "lateness_ms", -5), 0);
+    proto_subscription_t *sub = proto_reply_add_subscription (self);
+    assert_non_null (sub);
+    s_subscription_fill (sub, true);
+    sub = proto_reply_add_subscription (self);
+    assert_non_null (sub);
+    s_subscription_fill (sub, false);
+    self->event_id = s_dup ("evt_01HZX");
+    self->topic = s_dup ("order.created");
+    self->event_created_ms = 1700000000500;
     return self;
 }
 
@@ -338,6 +445,13 @@ s_reply_eq (const proto_reply_t *a, const proto_reply_t *b)
         s_str_eq (a->stats[i].name, b->stats[i].name);
         assert_int_equal (a->stats[i].value, b->stats[i].value);
     }
+    /* subscriptions travel with their private fields */
+    assert_int_equal (a->subscription_count, b->subscription_count);
+    for (size_t i = 0; i < a->subscription_count; i++)
+        s_subscription_eq (&a->subscriptions[i], &b->subscriptions[i], true);
+    s_str_eq (a->event_id, b->event_id);
+    s_str_eq (a->topic, b->topic);
+    assert_int_equal (a->event_created_ms, b->event_created_ms);
 }
 
 static proto_dispatch_t *
@@ -463,6 +577,7 @@ S_DECODER (reply)
 S_DECODER (dispatch)
 S_DECODER (result)
 S_DECODER (heartbeat)
+S_DECODER (subscription)
 
 #define S_ENCODE_FULL(T)                                                                           \
     static void s_frame_##T (bool full, uint8_t **data, size_t *size)                              \
@@ -488,6 +603,15 @@ S_ENCODE_FULL (dispatch)
 S_ENCODE_FULL (result)
 S_ENCODE_FULL (heartbeat)
 
+static void
+s_frame_subscription (bool full, uint8_t **data, size_t *size)
+{
+    proto_subscription_t *self = s_subscription (full);
+    assert_int_equal (proto_subscription_encode (self, true, data, size), 0);
+    assert_non_null (*data);
+    proto_subscription_destroy (&self);
+}
+
 typedef struct {
     const char *type;
     proto_type_t ptype;
@@ -501,17 +625,20 @@ static const s_codec_t s_codecs[] = {
     {"submit", PROTO_T_SUBMIT, s_frame_submit, s_decode_submit,
      "t v rt corr rid ten ik ih dl items", "t v rt corr ten dl items"},
     {"command", PROTO_T_COMMAND, s_frame_command, s_decode_command,
-     "t v rt corr rid ten op id lim after dl", "t v rt corr ten op dl"},
+     "t v rt corr rid ten op id lim after dl tp sub um", "t v rt corr ten op dl"},
     {"record", PROTO_T_RECORD, s_frame_record, s_decode_record,
-     "t v id ten url hd pl sec rid st ma to cr at nx att ab dr end hist", "t v id url st"},
+     "t v id ten url hd pl sec rid st ma to cr at nx att ab dr sid eid ok end hist",
+     "t v id url st"},
     {"reply", PROTO_T_REPLY, s_frame_reply, s_decode_reply,
-     "t v corr st rp err items recs next stats", "t v corr st"},
+     "t v corr st rp err items recs next stats subs eid tp ecr", "t v corr st"},
     {"dispatch", PROTO_T_DISPATCH, s_frame_dispatch, s_decode_dispatch,
      "t v id att due lease url hd pl sec to rid", "t v id att lease url pl to"},
     {"result", PROTO_T_RESULT, s_frame_result, s_decode_result,
      "t v id att dlv sc lat err ra body at", "t v id att"},
     {"heartbeat", PROTO_T_HEARTBEAT, s_frame_heartbeat, s_decode_heartbeat,
      "t v from at cap free ready stop", "t v from at"},
+    {"subscription", PROTO_T_SUBSCRIPTION, s_frame_subscription, s_decode_subscription,
+     "t v id ten tp url hd desc sec psec rot en dr rl fs cr up", "t v id tp url"},
 };
 #define S_CODECS (sizeof (s_codecs) / sizeof (s_codecs[0]))
 
@@ -524,10 +651,12 @@ typedef struct {
 } s_nested_t;
 
 static const s_nested_t s_nested[] = {
-    {0, "items", "id url pl hd at delay ma to sec", "id url pl"},
+    {0, "items", "id url pl hd at delay ma to sec ok", "id url pl"},
+    {1, "sub", "id ten tp url hd desc sec psec rot en dr rl fs cr up", ""},
     {2, "hist", "n at sc lat body", "n"},
     {3, "items", "id st at", "st"},
-    {3, "recs", "id url st ma to cr at nx att ab dr end hist", "id url st"},
+    {3, "recs", "id url st ma to cr at nx att ab dr sid eid ok end hist", "id url st"},
+    {3, "subs", "id ten tp url hd desc sec psec rot en dr rl fs cr up", ""},
 };
 
 static bool
@@ -651,6 +780,11 @@ s_pack_mutated (msgpack_packer *pk, const msgpack_object *o, const char *key, co
             msgpack_pack_object (pk, kv->val);
             continue;
         }
+        if (subkey && kv->val.type == MSGPACK_OBJECT_MAP) { /* one nested object */
+            msgpack_pack_object (pk, kv->key);
+            found += s_pack_mutated (pk, &kv->val, strcmp (subkey, "") ? subkey : NULL, NULL, m);
+            continue;
+        }
         if (subkey) {
             const msgpack_object *array = &kv->val;
             assert_int_equal (array->type, MSGPACK_OBJECT_ARRAY);
@@ -731,6 +865,53 @@ s_codec (const char *type)
     return NULL;
 }
 
+/* --- values packed into mutated frames ------------------------------- */
+
+static void
+s_pack_bad_header (msgpack_packer *pk)
+{
+    msgpack_pack_array (pk, 1);
+    msgpack_pack_array (pk, 1); /* a pair of one */
+    msgpack_pack_str_with_body (pk, "X-A", 3);
+}
+
+static void
+s_pack_nul_header (msgpack_packer *pk)
+{
+    msgpack_pack_array (pk, 1);
+    msgpack_pack_array (pk, 2);
+    msgpack_pack_str_with_body (pk, "X-A", 3);
+    msgpack_pack_str_with_body (pk, "a\0b", 3);
+}
+
+static void
+s_pack_bad_stats (msgpack_packer *pk)
+{
+    msgpack_pack_map (pk, 1);
+    msgpack_pack_str_with_body (pk, "scheduled", 9);
+    msgpack_pack_str_with_body (pk, "1", 1);
+}
+
+static void
+s_pack_items_not_maps (msgpack_packer *pk)
+{
+    msgpack_pack_array (pk, 2);
+    msgpack_pack_int (pk, 1);
+    msgpack_pack_int (pk, 2);
+}
+
+static void
+s_pack_no_items (msgpack_packer *pk)
+{
+    msgpack_pack_array (pk, 0);
+}
+
+static void
+s_pack_topic (msgpack_packer *pk)
+{
+    msgpack_pack_str_with_body (pk, "a.b", 3);
+}
+
 /* --- round trips --------------------------------------------------------- */
 
 static void
@@ -778,7 +959,7 @@ test_command_round_trip (void **state)
         proto_command_destroy (&out);
     }
     /* every op survives */
-    for (int op = PROTO_OP_GET; op <= PROTO_OP_STATUS; op++) {
+    for (int op = PROTO_OP_GET; op <= PROTO_OP_EVENT_GET; op++) {
         proto_command_t *in = s_command (true), *out = NULL;
         in->op = (proto_op_t)op;
         uint8_t *data;
@@ -790,6 +971,180 @@ test_command_round_trip (void **state)
         proto_command_destroy (&in);
         proto_command_destroy (&out);
     }
+}
+
+static void
+test_event_round_trip (void **state)
+{
+    (void)state;
+    proto_submit_t *in = s_event (), *out = NULL;
+    uint8_t *data;
+    size_t size;
+    assert_int_equal (proto_submit_encode (in, &data, &size), 0);
+    assert_int_equal (proto_submit_decode (data, size, &out), PROTO_OK);
+    s_submit_eq (in, out);
+    assert_string_equal (out->topic, "order.created");
+    assert_string_equal (out->items[0].url, ""); /* empty, yet present */
+    assert_string_equal (out->items[0].ordering_key, "order-7");
+    proto_submit_destroy (&out);
+
+    /* an event is exactly one item: none or two are refused both ways */
+    uint8_t *mutated;
+    size_t mutated_size;
+    mutated = s_mutate (data, size, "items", NULL, &(s_mut_t){.op = M_FN, .fn = s_pack_no_items},
+                        &mutated_size);
+    assert_int_equal (proto_submit_decode (mutated, mutated_size, &out), PROTO_EMALFORMED);
+    assert_null (out);
+    free (mutated);
+    free (data);
+    proto_item_t *second = proto_submit_add_item (in);
+    assert_non_null (second);
+    second->id = s_dup ("evt_2");
+    second->url = s_dup ("");
+    second->payload = s_bytes ("{}", &second->payload_size);
+    data = (uint8_t *)"x";
+    assert_int_equal (proto_submit_encode (in, &data, &size), -1);
+    assert_null (data);
+    proto_submit_destroy (&in);
+
+    /* a batch of two with "tp" added is malformed */
+    uint8_t *frame;
+    s_frame_submit (true, &frame, &size);
+    mutated =
+        s_mutate (frame, size, NULL, NULL,
+                  &(s_mut_t){.op = M_ADD, .fn = s_pack_topic, .add_key = "tp"}, &mutated_size);
+    assert_int_equal (proto_submit_decode (mutated, mutated_size, &out), PROTO_EMALFORMED);
+    free (mutated);
+    free (frame);
+}
+
+static void
+test_subscription_round_trip (void **state)
+{
+    (void)state;
+    for (int full = 0; full <= 1; full++) {
+        for (int private = 0; private <= 1; private ++) {
+            proto_subscription_t *in = s_subscription (full), *out = NULL;
+            uint8_t *data;
+            size_t size;
+            assert_int_equal (proto_subscription_encode (in, private, &data, &size), 0);
+            if (!private) {
+                assert_null (memmem (data, size, "whsec_", 6));
+                assert_null (memmem (data, size, "acme", 4));
+            }
+            assert_int_equal (proto_subscription_decode (data, size, &out), PROTO_OK);
+            s_subscription_eq (in, out, private);
+            if (!full) {
+                assert_null (out->headers);
+                assert_null (out->description);
+                assert_false (out->enabled);
+                assert_int_equal (out->rate_limit, 0);
+            }
+            free (data);
+            proto_subscription_destroy (&in);
+            proto_subscription_destroy (&out);
+            assert_null (out);
+        }
+    }
+    proto_subscription_t *none = NULL;
+    proto_subscription_destroy (&none);
+    proto_subscription_clear (NULL);
+    /* clear releases a subscription held by value */
+    proto_subscription_t held;
+    memset (&held, 0, sizeof held);
+    s_subscription_fill (&held, true);
+    proto_subscription_clear (&held);
+    assert_null (held.id);
+    assert_null (held.secret);
+    assert_null (held.headers);
+    assert_int_equal (held.header_count, 0);
+}
+
+/* op with the full command fixture, the mutation applied; the decode result */
+static proto_rc_t
+s_command_op_mutated (proto_op_t op, const char *key, const char *subkey, const s_mut_t *m)
+{
+    proto_command_t *command = s_command (true);
+    command->op = op;
+    uint8_t *frame, *mutated;
+    size_t size, mutated_size;
+    assert_int_equal (proto_command_encode (command, &frame, &size), 0);
+    proto_command_destroy (&command);
+    mutated = s_mutate (frame, size, key, subkey, m, &mutated_size);
+    proto_command_t *out = NULL;
+    proto_rc_t rc = proto_command_decode (mutated, mutated_size, &out);
+    assert_int_equal (out == NULL, rc != PROTO_OK);
+    proto_command_destroy (&out);
+    free (mutated);
+    free (frame);
+    return rc;
+}
+
+static void
+test_command_subscription_ops (void **state)
+{
+    (void)state;
+    s_mut_t drop = {.op = M_DROP};
+    /* every op naming one thing needs its id */
+    proto_op_t with_id[] = {PROTO_OP_GET,        PROTO_OP_CANCEL,     PROTO_OP_REPLAY,
+                            PROTO_OP_SUB_GET,    PROTO_OP_SUB_DELETE, PROTO_OP_SUB_ROTATE,
+                            PROTO_OP_SUB_UPDATE, PROTO_OP_EVENT_GET};
+    for (size_t i = 0; i < sizeof (with_id) / sizeof (with_id[0]); i++)
+        assert_int_equal (s_command_op_mutated (with_id[i], "id", NULL, &drop), PROTO_EMALFORMED);
+    assert_int_equal (s_command_op_mutated (PROTO_OP_SUB_CREATE, "id", NULL, &drop), PROTO_OK);
+    assert_int_equal (s_command_op_mutated (PROTO_OP_SUB_LIST, "id", NULL, &drop), PROTO_OK);
+    /* the ops that carry a subscription need it, with what they use */
+    assert_int_equal (s_command_op_mutated (PROTO_OP_SUB_CREATE, "sub", NULL, &drop),
+                      PROTO_EMALFORMED);
+    assert_int_equal (s_command_op_mutated (PROTO_OP_SUB_CREATE, "sub", "tp", &drop),
+                      PROTO_EMALFORMED);
+    assert_int_equal (s_command_op_mutated (PROTO_OP_SUB_CREATE, "sub", "url", &drop),
+                      PROTO_EMALFORMED);
+    assert_int_equal (s_command_op_mutated (PROTO_OP_SUB_CREATE, "sub", "id", &drop), PROTO_OK);
+    assert_int_equal (s_command_op_mutated (PROTO_OP_SUB_ROTATE, "sub", NULL, &drop),
+                      PROTO_EMALFORMED);
+    assert_int_equal (s_command_op_mutated (PROTO_OP_SUB_ROTATE, "sub", "sec", &drop),
+                      PROTO_EMALFORMED);
+    assert_int_equal (s_command_op_mutated (PROTO_OP_SUB_UPDATE, "sub", NULL, &drop),
+                      PROTO_EMALFORMED);
+    /* an update carries only some fields: a nested map requires nothing */
+    const char *keys[] = {"id", "tp", "url", "sec", "en", "rl", "desc"};
+    for (size_t i = 0; i < sizeof (keys) / sizeof (keys[0]); i++)
+        assert_int_equal (s_command_op_mutated (PROTO_OP_SUB_UPDATE, "sub", keys[i], &drop),
+                          PROTO_OK);
+    assert_int_equal (s_command_op_mutated (PROTO_OP_SUB_LIST, "sub", NULL, &drop), PROTO_OK);
+    assert_int_equal (s_command_op_mutated (PROTO_OP_SUB_LIST, "tp", NULL, &drop), PROTO_OK);
+    /* "sub" is one map, never a list or a scalar */
+    assert_int_equal (s_command_op_mutated (PROTO_OP_SUB_LIST, "sub", NULL,
+                                            &(s_mut_t){.op = M_FN, .fn = s_pack_items_not_maps}),
+                      PROTO_EMALFORMED);
+    assert_int_equal (
+        s_command_op_mutated (PROTO_OP_SUB_LIST, "sub", NULL, &(s_mut_t){.op = M_UINT, .u = 1}),
+        PROTO_EMALFORMED);
+    assert_int_equal (s_command_op_mutated (PROTO_OP_SUB_LIST, "sub", "hd",
+                                            &(s_mut_t){.op = M_FN, .fn = s_pack_nul_header}),
+                      PROTO_EMALFORMED);
+
+    /* the encoder refuses what the decoder would */
+    uint8_t *data = (uint8_t *)"x";
+    size_t size = 1;
+    proto_command_t *command = s_command (true);
+    command->op = PROTO_OP_SUB_ROTATE;
+    free (command->subscription->secret);
+    command->subscription->secret = NULL;
+    assert_int_equal (proto_command_encode (command, &data, &size), -1);
+    assert_null (data);
+    command->op = PROTO_OP_SUB_CREATE;
+    free (command->subscription->url);
+    command->subscription->url = NULL;
+    assert_int_equal (proto_command_encode (command, &data, &size), -1);
+    proto_subscription_destroy (&command->subscription);
+    command->op = PROTO_OP_SUB_UPDATE;
+    assert_int_equal (proto_command_encode (command, &data, &size), -1);
+    command->op = PROTO_OP_SUB_LIST;
+    assert_int_equal (proto_command_encode (command, &data, &size), 0);
+    free (data);
+    proto_command_destroy (&command);
 }
 
 static void
@@ -852,8 +1207,11 @@ test_reply_round_trip (void **state)
         size_t size;
         assert_int_equal (proto_reply_encode (in, &data, &size), 0);
         /* records in a reply are public views */
-        assert_null (memmem (data, size, "whsec_", 6));
+        assert_null (memmem (data, size, "whsec_c2VjcmV0", 14));
         assert_null (memmem (data, size, "secret-payload", 14));
+        /* ... while subscriptions keep their secrets for the ingress to decide */
+        if (full)
+            assert_non_null (memmem (data, size, "whsec_c3Vic2VjcmV0", 18));
         assert_int_equal (proto_reply_decode (data, size, &out), PROTO_OK);
         s_reply_eq (in, out);
         free (data);
@@ -971,9 +1329,13 @@ test_wire_keys (void **state)
         for (size_t n = 0; n < sizeof (s_nested) / sizeof (s_nested[0]); n++) {
             if (s_nested[n].codec != c)
                 continue;
-            const msgpack_object *array = s_lookup (&unpacked.data, s_nested[n].key);
-            assert_int_equal (array->type, MSGPACK_OBJECT_ARRAY);
-            s_assert_keys (&array->via.array.ptr[0], s_nested[n].keys);
+            const msgpack_object *nested = s_lookup (&unpacked.data, s_nested[n].key);
+            if (nested->type == MSGPACK_OBJECT_MAP) {
+                s_assert_keys (nested, s_nested[n].keys);
+                continue;
+            }
+            assert_int_equal (nested->type, MSGPACK_OBJECT_ARRAY);
+            s_assert_keys (&nested->via.array.ptr[0], s_nested[n].keys);
         }
         msgpack_unpacked_destroy (&unpacked);
         free (frame);
@@ -1023,39 +1385,6 @@ test_required_and_types (void **state)
 }
 
 static void
-s_pack_bad_header (msgpack_packer *pk)
-{
-    msgpack_pack_array (pk, 1);
-    msgpack_pack_array (pk, 1); /* a pair of one */
-    msgpack_pack_str_with_body (pk, "X-A", 3);
-}
-
-static void
-s_pack_nul_header (msgpack_packer *pk)
-{
-    msgpack_pack_array (pk, 1);
-    msgpack_pack_array (pk, 2);
-    msgpack_pack_str_with_body (pk, "X-A", 3);
-    msgpack_pack_str_with_body (pk, "a\0b", 3);
-}
-
-static void
-s_pack_bad_stats (msgpack_packer *pk)
-{
-    msgpack_pack_map (pk, 1);
-    msgpack_pack_str_with_body (pk, "scheduled", 9);
-    msgpack_pack_str_with_body (pk, "1", 1);
-}
-
-static void
-s_pack_items_not_maps (msgpack_packer *pk)
-{
-    msgpack_pack_array (pk, 2);
-    msgpack_pack_int (pk, 1);
-    msgpack_pack_int (pk, 2);
-}
-
-static void
 test_values (void **state)
 {
     (void)state;
@@ -1084,11 +1413,31 @@ test_values (void **state)
         {record, "hist", "sc", {.op = M_UINT, .u = 70000}, PROTO_EMALFORMED},
         /* enums within their range */
         {command, "op", NULL, {.op = M_UINT, .u = 0}, PROTO_EMALFORMED},
-        {command, "op", NULL, {.op = M_UINT, .u = PROTO_OP_STATUS + 1}, PROTO_EMALFORMED},
+        {command, "op", NULL, {.op = M_UINT, .u = PROTO_OP_EVENT_GET + 1}, PROTO_EMALFORMED},
+        {command, "op", NULL, {.op = M_UINT, .u = PROTO_OP_EVENT_GET}, PROTO_OK},
         {command, "op", NULL, {.op = M_UINT, .u = PROTO_OP_CANCEL}, PROTO_OK},
         {record, "st", NULL, {.op = M_UINT, .u = 0}, PROTO_EMALFORMED},
         {record, "st", NULL, {.op = M_UINT, .u = PROTO_ST_CANCELLED + 1}, PROTO_EMALFORMED},
         {record, "st", NULL, {.op = M_INT, .i = -1}, PROTO_EMALFORMED},
+        {s_codec ("subscription"),
+         "rl",
+         NULL,
+         {.op = M_UINT, .u = (uint64_t)UINT32_MAX + 1},
+         PROTO_EMALFORMED},
+        {s_codec ("subscription"), "en", NULL, {.op = M_UINT, .u = 1}, PROTO_EMALFORMED},
+        {s_codec ("subscription"),
+         "tp",
+         NULL,
+         {.op = M_STR, .bytes = "a\0", .len = 2},
+         PROTO_EMALFORMED},
+        {s_codec ("subscription"),
+         "hd",
+         NULL,
+         {.op = M_FN, .fn = s_pack_bad_header},
+         PROTO_EMALFORMED},
+        {reply, "subs", NULL, {.op = M_FN, .fn = s_pack_items_not_maps}, PROTO_EMALFORMED},
+        {reply, "subs", "sec", {.op = M_UINT, .u = 1}, PROTO_EMALFORMED},
+        {record, "ok", NULL, {.op = M_UINT, .u = 1}, PROTO_EMALFORMED},
         /* booleans are booleans */
         {heartbeat, "ready", NULL, {.op = M_UINT, .u = 1}, PROTO_EMALFORMED},
         {reply, "rp", NULL, {.op = M_STR, .bytes = "true", .len = 4}, PROTO_EMALFORMED},
@@ -1667,6 +2016,11 @@ test_add_functions (void **state)
     assert_non_null (record);
     assert_null (record->id);
     assert_int_equal (reply->record_count, 1);
+    proto_subscription_t *sub = proto_reply_add_subscription (reply);
+    assert_non_null (sub);
+    assert_null (sub->id);
+    assert_int_equal (reply->subscription_count, 1);
+    s_subscription_fill (sub, true);
     reply->status = 200;
     uint8_t *data;
     size_t size;
@@ -1690,6 +2044,9 @@ proto_test (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_submit_round_trip),
         cmocka_unit_test (test_command_round_trip),
+        cmocka_unit_test (test_event_round_trip),
+        cmocka_unit_test (test_subscription_round_trip),
+        cmocka_unit_test (test_command_subscription_ops),
         cmocka_unit_test (test_record_round_trip),
         cmocka_unit_test (test_record_public_view),
         cmocka_unit_test (test_reply_round_trip),
