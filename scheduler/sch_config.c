@@ -49,6 +49,12 @@ const zh_config_var_t sch_config_vars[] = {
      "a deliverer not heard for this long gets no work (100..600000)"},
     {"ZHOOK_PURGE_INTERVAL_MS", S_XSTR (SCH_DEF_PURGE_INTERVAL_MS),
      "period of the retention purge (100..86400000)"},
+    {"ZHOOK_SECRET_OVERLAP_HOURS", S_XSTR (SCH_DEF_SECRET_OVERLAP_HOURS),
+     "after a secret rotation, deliveries are signed with the new and the previous secret "
+     "this long (0..8760)"},
+    {"ZHOOK_DISABLE_AFTER_HOURS", S_XSTR (SCH_DEF_DISABLE_AFTER_HOURS),
+     "a subscription whose deliveries fail without a success this long is disabled "
+     "(1..87600)"},
     {NULL, NULL, NULL},
 };
 
@@ -60,7 +66,7 @@ sch_config_new (void)
         return NULL;
     char *level = NULL;
     int64_t map_mb, hb, commit, dispatch, purge, dlv_to, purge_ivl;
-    int64_t max_att, timeout, base, max, ret_h, idem_h, margin;
+    int64_t max_att, timeout, base, max, ret_h, idem_h, margin, overlap_h, disable_h;
     int rc = zh_config_string ("ZHOOK_LOG_LEVEL", ZH_DEF_LOG_LEVEL, &level);
     if (rc == 0 && zh_log_level_parse (level, &self->log_level)) {
         zh_error ("configuration: invalid value", "s:variable", "ZHOOK_LOG_LEVEL", "s:expected",
@@ -93,7 +99,11 @@ sch_config_new (void)
         zh_config_int ("ZHOOK_DELIVERER_TIMEOUT_MS", ZH_DEF_DELIVERER_TIMEOUT_MS, 100, 600000,
                        &dlv_to) ||
         zh_config_int ("ZHOOK_PURGE_INTERVAL_MS", SCH_DEF_PURGE_INTERVAL_MS, 100, 86400000,
-                       &purge_ivl)) {
+                       &purge_ivl) ||
+        zh_config_int ("ZHOOK_SECRET_OVERLAP_HOURS", SCH_DEF_SECRET_OVERLAP_HOURS, 0, 8760,
+                       &overlap_h) ||
+        zh_config_int ("ZHOOK_DISABLE_AFTER_HOURS", SCH_DEF_DISABLE_AFTER_HOURS, 1, 87600,
+                       &disable_h)) {
         sch_config_destroy (&self);
         return NULL;
     }
@@ -117,6 +127,8 @@ sch_config_new (void)
     self->policy.lease_margin_ms = margin;
     self->policy.retention_ms = ret_h * 3600 * 1000;
     self->policy.idempotency_ms = idem_h * 3600 * 1000;
+    self->policy.secret_overlap_ms = overlap_h * 3600 * 1000;
+    self->policy.disable_after_ms = disable_h * 3600 * 1000;
     return self;
 }
 

@@ -15,6 +15,8 @@
 
 /* Scheduler defaults not shared with other stages (zh_defaults.h has the rest) */
 #define SCH_DEF_PURGE_INTERVAL_MS 60000 /* period of the retention purge */
+#define SCH_DEF_SECRET_OVERLAP_HOURS 24 /* previous secret still signs this long after a rotate */
+#define SCH_DEF_DISABLE_AFTER_HOURS 120 /* a subscription failing this long is disabled */
 
 typedef struct {
     zh_log_level_t log_level; // ZHOOK_LOG_LEVEL

@@ -23,6 +23,8 @@ typedef struct {
     int64_t lease_margin_ms; // lease = timeout + this margin
     int64_t retention_ms; // ended messages are purged this long after they ended
     int64_t idempotency_ms; // idempotency keys are forgotten this long after use
+    int64_t secret_overlap_ms; // after a rotation, the previous secret also signs this long
+    int64_t disable_after_ms; // a subscription failing this long is disabled; 0 = never
 } sch_policy_t;
 
 typedef enum {

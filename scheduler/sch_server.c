@@ -72,8 +72,9 @@ struct _sch_server_t {
     size_t rate_next;
 
     zh_counter_t *accepted, *commits, *dispatched, *delivered, *retries, *dead, *expiries, *stale,
-        *replayed, *purged, *store_full, *malformed, *deferred;
-    zh_gauge_t *pending, *in_flight, *deliverers_g, *capacity_g;
+        *replayed, *purged, *store_full, *malformed, *deferred, *events_c;
+    zh_counter_t *sub_disabled_gone, *sub_disabled_failing, *sub_disabled_user;
+    zh_gauge_t *pending, *in_flight, *deliverers_g, *capacity_g, *subs_enabled, *subs_disabled;
     zh_histogram_t *batch_size, *lateness;
 };
 
@@ -115,7 +116,25 @@ s_metrics_init (sch_server_t *self)
         !S_G (pending, "pending", "Messages waiting: scheduled or retrying") ||
         !S_G (in_flight, "in_flight", "Messages leased to deliverers") ||
         !S_G (deliverers_g, "deliverers", "Deliverers heard recently and not stopping") ||
-        !S_G (capacity_g, "capacity", "Sum of the capacity of live deliverers"))
+        !S_G (capacity_g, "capacity", "Sum of the capacity of live deliverers") ||
+        !S_C (events_c, "events_total", "Events published (committed), each fanned out") ||
+        !(self->subs_enabled = zh_metrics_gauge (m, "zhook_scheduler_subscriptions",
+                                                 "Subscriptions by state", "state=\"enabled\"")) ||
+        !(self->subs_disabled =
+              zh_metrics_gauge (m, "zhook_scheduler_subscriptions", "Subscriptions by state",
+                                "state=\"disabled\"")) ||
+        !(self->sub_disabled_gone = zh_metrics_counter (
+              m, "zhook_scheduler_subscriptions_disabled_total",
+              "Subscriptions disabled, by reason (gone: a 410; failing: failing too long; user)",
+              "reason=\"gone\"")) ||
+        !(self->sub_disabled_failing = zh_metrics_counter (
+              m, "zhook_scheduler_subscriptions_disabled_total",
+              "Subscriptions disabled, by reason (gone: a 410; failing: failing too long; user)",
+              "reason=\"failing\"")) ||
+        !(self->sub_disabled_user = zh_metrics_counter (
+              m, "zhook_scheduler_subscriptions_disabled_total",
+              "Subscriptions disabled, by reason (gone: a 410; failing: failing too long; user)",
+              "reason=\"user\"")))
         return -1;
 #undef S_C
 #undef S_G
@@ -331,7 +350,9 @@ s_apply_command (sch_server_t *self, s_req_t *req, int64_t now)
 {
     const proto_command_t *cmd = req->command;
     proto_reply_t *reply = req->reply;
-    bool change = cmd->op == PROTO_OP_CANCEL || cmd->op == PROTO_OP_REPLAY;
+    bool change = cmd->op == PROTO_OP_CANCEL || cmd->op == PROTO_OP_REPLAY ||
+                  cmd->op == PROTO_OP_SUB_CREATE || cmd->op == PROTO_OP_SUB_DELETE ||
+                  cmd->op == PROTO_OP_SUB_ROTATE || cmd->op == PROTO_OP_SUB_UPDATE;
     if (change && cmd->deadline_ms > 0 && now > cmd->deadline_ms) {
         s_reply_reset (req, 503, "deadline passed before the scheduler read the request");
         return;
@@ -366,6 +387,44 @@ s_apply_command (sch_server_t *self, s_req_t *req, int64_t now)
     case PROTO_OP_STATUS:
         s_add_stats (self, reply);
         break;
+    case PROTO_OP_SUB_CREATE:
+    case PROTO_OP_SUB_GET:
+    case PROTO_OP_SUB_DELETE:
+    case PROTO_OP_SUB_ROTATE:
+    case PROTO_OP_SUB_UPDATE: {
+        proto_subscription_t *out = proto_reply_add_subscription (reply);
+        bool user_disabled = false;
+        if (!out)
+            rc = SCH_STORE_ERROR;
+        else if (cmd->op == PROTO_OP_SUB_CREATE)
+            rc = cmd->subscription
+                     ? sch_store_sub_create (self->store, cmd->tenant, cmd->subscription, now, out)
+                     : SCH_STORE_INVALID;
+        else if (cmd->op == PROTO_OP_SUB_GET)
+            rc = sch_store_sub_get (self->store, cmd->tenant, cmd->id, out);
+        else if (cmd->op == PROTO_OP_SUB_DELETE)
+            rc = sch_store_sub_delete (self->store, cmd->tenant, cmd->id, out);
+        else if (cmd->op == PROTO_OP_SUB_ROTATE)
+            rc = sch_store_sub_rotate (self->store, cmd->tenant, cmd->id,
+                                       cmd->subscription ? cmd->subscription->secret : NULL, now,
+                                       out);
+        else
+            rc = sch_store_sub_update (self->store, cmd->tenant, cmd->id, cmd->subscription,
+                                       cmd->update_mask, now, out, &user_disabled);
+        if (rc == SCH_STORE_OK && user_disabled)
+            zh_counter_inc (self->sub_disabled_user);
+        break;
+    }
+    case PROTO_OP_SUB_LIST:
+        rc = sch_store_sub_list (self->store, cmd->tenant, cmd->topic,
+                                 cmd->limit > 1000 ? 1000
+                                 : cmd->limit      ? cmd->limit
+                                                   : 100,
+                                 cmd->after, reply);
+        break;
+    case PROTO_OP_EVENT_GET:
+        rc = sch_store_event_get (self->store, cmd->tenant, cmd->id, reply);
+        break;
     default:
         rc = SCH_STORE_INVALID;
         break;
@@ -374,13 +433,17 @@ s_apply_command (sch_server_t *self, s_req_t *req, int64_t now)
         reply->status = 200;
         return;
     }
+    bool sub_op = cmd->op >= PROTO_OP_SUB_CREATE && cmd->op <= PROTO_OP_SUB_UPDATE;
     const char *error =
-        rc == SCH_STORE_NOTFOUND  ? "no such message"
-        : rc == SCH_STORE_INVALID ? "invalid command or cursor"
-        : rc == SCH_STORE_FULL    ? "store full"
-        : rc == SCH_STORE_CONFLICT
-            ? (cmd->op == PROTO_OP_CANCEL ? "message already ended" : "message is not dead")
-            : "store error";
+        rc == SCH_STORE_NOTFOUND   ? (sub_op                          ? "no such subscription"
+                                      : cmd->op == PROTO_OP_EVENT_GET ? "no such event"
+                                                                      : "no such message")
+        : rc == SCH_STORE_INVALID  ? "invalid command or cursor"
+        : rc == SCH_STORE_FULL     ? "store full"
+        : rc == SCH_STORE_CONFLICT ? (cmd->op == PROTO_OP_CANCEL       ? "message already ended"
+                                      : cmd->op == PROTO_OP_SUB_CREATE ? "duplicate id"
+                                                                       : "message is not dead")
+                                   : "store error";
     s_reply_reset (req, s_status_of (rc), error);
 }
 
@@ -435,6 +498,12 @@ s_after_commit (sch_server_t *self, s_req_t *req)
             zh_debug ("idempotent replay", "s:request_id", req->submit->request_id, NULL);
             return;
         }
+        if (req->submit->topic && reply->status == 202) {
+            zh_counter_inc (self->events_c);
+            zh_info ("event published", "s:event_id", reply->event_id ? reply->event_id : "",
+                     "s:topic", req->submit->topic, "i:messages", (int64_t)reply->item_count,
+                     "s:request_id", req->submit->request_id, NULL);
+        }
         for (size_t i = 0; i < reply->item_count; i++) {
             if (reply->items[i].status != 202)
                 continue;
@@ -448,6 +517,20 @@ s_after_commit (sch_server_t *self, s_req_t *req)
              (req->command->op == PROTO_OP_CANCEL || req->command->op == PROTO_OP_REPLAY))
         zh_info (req->command->op == PROTO_OP_CANCEL ? "cancelled" : "replayed", "s:id",
                  req->command->id, "s:request_id", req->command->request_id, NULL);
+    else if (reply->status == 200 && reply->subscription_count == 1 && reply->subscriptions[0].id &&
+             (req->command->op == PROTO_OP_SUB_CREATE || req->command->op == PROTO_OP_SUB_DELETE ||
+              req->command->op == PROTO_OP_SUB_ROTATE || req->command->op == PROTO_OP_SUB_UPDATE)) {
+        static const char *what[] = {"subscription created", "subscription deleted",
+                                     "subscription secret rotated", "subscription updated"};
+        proto_op_t op = req->command->op;
+        size_t w = op == PROTO_OP_SUB_CREATE   ? 0
+                   : op == PROTO_OP_SUB_DELETE ? 1
+                   : op == PROTO_OP_SUB_ROTATE ? 2
+                                               : 3;
+        const proto_subscription_t *sub = &reply->subscriptions[0];
+        zh_info (what[w], "s:subscription_id", sub->id, "s:topic", sub->topic ? sub->topic : "",
+                 "b:enabled", (int)sub->enabled, "s:request_id", req->command->request_id, NULL);
+    }
 }
 
 static void
@@ -637,6 +720,12 @@ s_log_event (sch_server_t *self, const sch_event_t *ev)
     }
     if (ev->lease_expired)
         zh_counter_inc (self->expiries);
+    if (ev->sub_disabled[0]) {
+        zh_counter_inc (strcmp (ev->sub_disabled, "gone") == 0 ? self->sub_disabled_gone
+                                                               : self->sub_disabled_failing);
+        zh_warn ("subscription disabled", "s:subscription_id", ev->subscription_id, "s:reason",
+                 ev->sub_disabled, "s:id", ev->id, NULL);
+    }
 }
 
 static void
@@ -784,6 +873,8 @@ s_gauges (sch_server_t *self, int64_t now_mono)
     zh_gauge_set (self->in_flight, c.by_status[PROTO_ST_IN_FLIGHT]);
     zh_gauge_set (self->deliverers_g, live);
     zh_gauge_set (self->capacity_g, cap);
+    zh_gauge_set (self->subs_enabled, c.subs_enabled);
+    zh_gauge_set (self->subs_disabled, c.subs_disabled);
 }
 
 static void
@@ -835,6 +926,8 @@ s_add_stats (sch_server_t *self, proto_reply_t *reply)
         {"delivered", c.by_status[PROTO_ST_DELIVERED]},
         {"dead", c.by_status[PROTO_ST_DEAD]},
         {"cancelled", c.by_status[PROTO_ST_CANCELLED]},
+        {"subscriptions_enabled", c.subs_enabled},
+        {"subscriptions_disabled", c.subs_disabled},
         {"deliverers", live},
         {"capacity", cap},
         {"commits_per_second", S_RATE (commits, commits)},

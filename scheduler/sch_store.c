@@ -6,11 +6,13 @@
  *  status live in meta and change in the same transaction too: STATUS and
  *  the flow-control budget never scan the store. */
 #include "scheduler/sch_store.h"
+#include "scheduler/sch_limit.h"
 #include "common/zh_id.h"
 #include "common/zh_log.h"
 
 #include <errno.h>
 #include <lmdb.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -19,16 +21,23 @@
 #define S_TIME_MAX (INT64_C (1) << 62) /* due and ended times are clamped below this */
 #define S_KEY_MAX 511 /* LMDB's default maximum key size */
 #define S_STATUS_N (PROTO_ST_CANCELLED + 1)
-#define S_IDEM_VERSION 1
+#define S_IDEM_VERSION 2 /* 2 adds the event id; 1 is still read */
+#define S_EVENT_VERSION 1
+#define S_ORDER_PREFIX 32 /* SHA-256 of tenant, scope and ordering key */
 
 struct _sch_store_t {
     MDB_env *env;
     MDB_dbi meta, messages, payloads, due, idem, idem_exp, dead, ended;
+    MDB_dbi subs, subs_topic, events, events_exp, order;
     MDB_txn *txn; // open write batch, or NULL
     sch_store_rc_t batch_rc; // first failure in the open batch
     sch_policy_t policy; // copied at open
     int64_t counts[S_STATUS_N]; // committed counts per status
     int64_t batch_counts[S_STATUS_N]; // counts as the open batch leaves them
+    int64_t sub_counts[2]; // committed subscriptions: [0] enabled, [1] disabled
+    int64_t batch_sub_counts[2]; // ... as the open batch leaves them
+    uint64_t seq, batch_seq; // last acceptance sequence of ordered messages
+    sch_limit_t *limit; // per-subscription token buckets (memory only)
     uint64_t rng; // splitmix64 state for backoff jitter
 };
 
@@ -301,9 +310,13 @@ s_open_dbis (sch_store_t *self, MDB_txn *txn)
         const char *name;
         MDB_dbi *dbi;
     } dbis[] = {
-        {"meta", &self->meta}, {"messages", &self->messages}, {"payloads", &self->payloads},
-        {"due", &self->due},   {"idem", &self->idem},         {"idem_exp", &self->idem_exp},
-        {"dead", &self->dead}, {"ended", &self->ended},
+        {"meta", &self->meta},         {"messages", &self->messages},
+        {"payloads", &self->payloads}, {"due", &self->due},
+        {"idem", &self->idem},         {"idem_exp", &self->idem_exp},
+        {"dead", &self->dead},         {"ended", &self->ended},
+        {"subs", &self->subs},         {"subs_topic", &self->subs_topic},
+        {"events", &self->events},     {"events_exp", &self->events_exp},
+        {"order", &self->order},
     };
     for (size_t i = 0; i < sizeof dbis / sizeof dbis[0]; i++) {
         int rc = mdb_dbi_open (txn, dbis[i].name, MDB_CREATE, dbis[i].dbi);
@@ -342,7 +355,18 @@ s_open_meta (sch_store_t *self, MDB_txn *txn)
             v.mv_size == 4
                 ? ((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3])
                 : 0;
-        if (ver != SCH_STORE_SCHEMA) {
+        if (ver == 1) {
+            /* schema 1 lacks only the broker databases, created above with
+             * MDB_CREATE in this same transaction: upgrade in place */
+            uint8_t nv[4] = {0, 0, 0, SCH_STORE_SCHEMA};
+            MDB_val vv = {4, nv};
+            rc = mdb_put (txn, self->meta, &k, &vv, 0);
+            if (rc)
+                return rc == MDB_MAP_FULL ? SCH_STORE_FULL : SCH_STORE_ERROR;
+            zh_info ("store: upgraded schema", "i:from", (int64_t)1, "i:to",
+                     (int64_t)SCH_STORE_SCHEMA, NULL);
+        }
+        else if (ver != SCH_STORE_SCHEMA) {
             zh_error ("store: unsupported schema version; refusing to open", "i:found",
                       (int64_t)ver, "i:supported", (int64_t)SCH_STORE_SCHEMA, NULL);
             return SCH_STORE_ESCHEMA;
@@ -354,6 +378,14 @@ s_open_meta (sch_store_t *self, MDB_txn *txn)
         for (int i = 0; i < S_STATUS_N; i++)
             self->counts[i] = (int64_t)s_be64_get ((const uint8_t *)cv.mv_data + 8 * i);
     }
+    MDB_val sk = {10, "sub_counts"}, sv;
+    if (mdb_get (txn, self->meta, &sk, &sv) == 0 && sv.mv_size == 16) {
+        self->sub_counts[0] = (int64_t)s_be64_get (sv.mv_data);
+        self->sub_counts[1] = (int64_t)s_be64_get ((const uint8_t *)sv.mv_data + 8);
+    }
+    MDB_val qk = {9, "order_seq"}, qv;
+    if (mdb_get (txn, self->meta, &qk, &qv) == 0 && qv.mv_size == 8)
+        self->seq = s_be64_get (qv.mv_data);
     /* outstanding leases are recounted from the lease region (bounded by capacity) */
     MDB_cursor *cur;
     if (mdb_cursor_open (txn, self->due, &cur))
@@ -381,6 +413,9 @@ sch_store_new (const char *dir, uint64_t map_bytes, const sch_policy_t *policy,
         goto out;
     self->policy = *policy;
     self->rng = zh_random_u64 ();
+    self->limit = sch_limit_new (SCH_LIMIT_DEFAULT_MAX);
+    if (!self->limit)
+        goto out;
     if (mkdir (dir, 0700) && errno != EEXIST) {
         zh_error ("store: cannot create data directory", "s:dir", dir, "s:error", strerror (errno),
                   NULL);
@@ -388,7 +423,7 @@ sch_store_new (const char *dir, uint64_t map_bytes, const sch_policy_t *policy,
     }
     int mrc = mdb_env_create (&self->env);
     if (!mrc)
-        mrc = mdb_env_set_maxdbs (self->env, 8);
+        mrc = mdb_env_set_maxdbs (self->env, 16);
     if (!mrc)
         mrc = mdb_env_set_mapsize (self->env, (size_t)map_bytes);
     if (!mrc)
@@ -439,6 +474,7 @@ sch_store_destroy (sch_store_t **self_p)
         mdb_txn_abort (self->txn);
     if (self->env)
         mdb_env_close (self->env);
+    sch_limit_destroy (&self->limit);
     free (self);
     *self_p = NULL;
 }
@@ -459,6 +495,8 @@ sch_store_begin (sch_store_t *self)
     }
     self->batch_rc = SCH_STORE_OK;
     memcpy (self->batch_counts, self->counts, sizeof self->counts);
+    memcpy (self->batch_sub_counts, self->sub_counts, sizeof self->sub_counts);
+    self->batch_seq = self->seq;
     return SCH_STORE_OK;
 }
 
@@ -489,6 +527,19 @@ sch_store_commit (sch_store_t *self)
             s_be64_put (buf + 8 * i, (uint64_t)self->batch_counts[i]);
         rc = s_put (self, self->meta, "counts", 6, buf, sizeof buf, 0, "write counts");
     }
+    if (rc == SCH_STORE_OK &&
+        memcmp (self->batch_sub_counts, self->sub_counts, sizeof self->sub_counts)) {
+        uint8_t buf[16];
+        s_be64_put (buf, (uint64_t)self->batch_sub_counts[0]);
+        s_be64_put (buf + 8, (uint64_t)self->batch_sub_counts[1]);
+        rc = s_put (self, self->meta, "sub_counts", 10, buf, sizeof buf, 0,
+                    "write subscription counts");
+    }
+    if (rc == SCH_STORE_OK && self->batch_seq != self->seq) {
+        uint8_t buf[8];
+        s_be64_put (buf, self->batch_seq);
+        rc = s_put (self, self->meta, "order_seq", 9, buf, sizeof buf, 0, "write order sequence");
+    }
     if (rc != SCH_STORE_OK) {
         sch_store_abort (self);
         return rc;
@@ -500,18 +551,302 @@ sch_store_commit (sch_store_t *self)
         return s_fail (self, mrc, "commit");
     }
     memcpy (self->counts, self->batch_counts, sizeof self->counts);
+    memcpy (self->sub_counts, self->batch_sub_counts, sizeof self->sub_counts);
+    self->seq = self->batch_seq;
     return SCH_STORE_OK;
+}
+
+/* --- subscriptions: load and save ---------------------------------------------- */
+
+static sch_store_rc_t
+s_sub_load (sch_store_t *self, MDB_txn *txn, const char *id, proto_subscription_t **sub)
+{
+    *sub = NULL;
+    if (!s_id_ok (id))
+        return SCH_STORE_NOTFOUND;
+    MDB_val k = {strlen (id), (void *)id}, v;
+    int rc = mdb_get (txn, self->subs, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return SCH_STORE_NOTFOUND;
+    if (rc)
+        return s_fail (self, rc, "read subscription");
+    if (proto_subscription_decode (v.mv_data, v.mv_size, sub) != PROTO_OK || !(*sub)->id ||
+        strcmp ((*sub)->id, id) != 0 || !(*sub)->tenant || !(*sub)->topic || !(*sub)->url) {
+        proto_subscription_destroy (sub);
+        zh_error ("store: undecodable subscription", "s:id", id, NULL);
+        return SCH_STORE_INVALID;
+    }
+    return SCH_STORE_OK;
+}
+
+/* Loads id only when it belongs to tenant; other tenants' ids are NOTFOUND. */
+static sch_store_rc_t
+s_sub_load_owned (sch_store_t *self, MDB_txn *txn, const char *tenant, const char *id,
+                  proto_subscription_t **sub)
+{
+    sch_store_rc_t rc = s_sub_load (self, txn, id, sub);
+    if (rc == SCH_STORE_INVALID)
+        return SCH_STORE_ERROR;
+    if (rc == SCH_STORE_OK && (!tenant || strcmp (tenant, (*sub)->tenant))) {
+        proto_subscription_destroy (sub);
+        rc = SCH_STORE_NOTFOUND;
+    }
+    return rc;
+}
+
+static sch_store_rc_t
+s_sub_save (sch_store_t *self, const proto_subscription_t *sub)
+{
+    uint8_t *data = NULL;
+    size_t size = 0;
+    if (proto_subscription_encode (sub, true, &data, &size))
+        return s_fail (self, 0, "encode subscription");
+    sch_store_rc_t rc =
+        s_put (self, self->subs, sub->id, strlen (sub->id), data, size, 0, "write subscription");
+    free (data);
+    return rc;
+}
+
+/* Moves *sub_p's fields into out (may be NULL) and destroys *sub_p. */
+static void
+s_sub_hand_over (proto_subscription_t *out, proto_subscription_t **sub_p)
+{
+    if (out && *sub_p) {
+        *out = **sub_p;
+        memset (*sub_p, 0, sizeof **sub_p);
+    }
+    proto_subscription_destroy (sub_p);
+}
+
+/* tenant 0x00 topic 0x00 [id] into buf (room for S_KEY_MAX); 0 when too long */
+static size_t
+s_topic_key (uint8_t *buf, const char *tenant, const char *topic, const char *id)
+{
+    size_t tl = strlen (tenant), pl = strlen (topic), il = id ? strlen (id) : 0;
+    if (tl + 1 + pl + 1 + il > S_KEY_MAX)
+        return 0;
+    memcpy (buf, tenant, tl);
+    buf[tl] = 0;
+    memcpy (buf + tl + 1, topic, pl);
+    buf[tl + 1 + pl] = 0;
+    if (il)
+        memcpy (buf + tl + pl + 2, id, il);
+    return tl + pl + 2 + il;
+}
+
+/* Subscription counts: state 0 enabled, 1 disabled, -1 none. */
+static void
+s_sub_count_move (sch_store_t *self, int from, int to)
+{
+    if (from >= 0)
+        self->batch_sub_counts[from]--;
+    if (to >= 0)
+        self->batch_sub_counts[to]++;
+}
+
+static int
+s_sub_state (const proto_subscription_t *sub)
+{
+    return sub->enabled ? 0 : 1;
+}
+
+/* --- ordered delivery ------------------------------------------------------------- */
+
+/* The queue of rec: SHA-256 (tenant 0x00 scope 0x00 ordering key), scope =
+ * subscription id for fanned-out messages, else the URL (URLs run to 2048
+ * bytes while LMDB keys stop at 511: hashing keeps keys fixed and short). */
+static sch_store_rc_t
+s_order_prefix (sch_store_t *self, const proto_record_t *rec, uint8_t *out)
+{
+    const char *scope = rec->subscription_id ? rec->subscription_id : rec->url;
+    const char *tenant = rec->tenant ? rec->tenant : "";
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new ();
+    unsigned int len = 0;
+    bool ok = ctx && EVP_DigestInit_ex (ctx, EVP_sha256 (), NULL) == 1 &&
+              EVP_DigestUpdate (ctx, tenant, strlen (tenant) + 1) == 1 &&
+              EVP_DigestUpdate (ctx, scope, strlen (scope) + 1) == 1 &&
+              EVP_DigestUpdate (ctx, rec->ordering_key, strlen (rec->ordering_key)) == 1 &&
+              EVP_DigestFinal_ex (ctx, out, &len) == 1 && len == S_ORDER_PREFIX;
+    EVP_MD_CTX_free (ctx);
+    return ok ? SCH_STORE_OK : s_fail (self, 0, "hash ordering key");
+}
+
+/* Appends rec at the tail of its queue (next acceptance sequence). */
+static sch_store_rc_t
+s_order_append (sch_store_t *self, const proto_record_t *rec, uint8_t *prefix)
+{
+    uint8_t key[S_ORDER_PREFIX + 8];
+    sch_store_rc_t rc = s_order_prefix (self, rec, prefix);
+    if (rc != SCH_STORE_OK)
+        return rc;
+    memcpy (key, prefix, S_ORDER_PREFIX);
+    s_be64_put (key + S_ORDER_PREFIX, ++self->batch_seq);
+    return s_put (self, self->order, key, sizeof key, rec->id, strlen (rec->id), 0,
+                  "write order key");
+}
+
+/* Makes sure the head of queue prefix is in the due index: entries whose
+ * message ended or is gone (cancelled while waiting, purged) are dropped
+ * from the front; the first live one, if waiting, enters the due index at
+ * max (its due time, now). Bounded by the dropped entries, each dropped
+ * once. */
+static sch_store_rc_t
+s_order_advance (sch_store_t *self, const uint8_t *prefix, int64_t now_ms)
+{
+    sch_store_rc_t rc = SCH_STORE_OK;
+    MDB_cursor *cur;
+    int mrc = mdb_cursor_open (self->txn, self->order, &cur);
+    if (mrc)
+        return s_fail (self, mrc, "open cursor");
+    while (rc == SCH_STORE_OK) {
+        MDB_val key = {S_ORDER_PREFIX, (void *)prefix}, val;
+        mrc = mdb_cursor_get (cur, &key, &val, MDB_SET_RANGE);
+        if (mrc == MDB_NOTFOUND || (mrc == 0 && (key.mv_size != S_ORDER_PREFIX + 8 ||
+                                                 memcmp (key.mv_data, prefix, S_ORDER_PREFIX))))
+            break; /* the queue is empty */
+        if (mrc) {
+            rc = s_fail (self, mrc, "read order key");
+            break;
+        }
+        uint8_t okey[S_ORDER_PREFIX + 8];
+        memcpy (okey, key.mv_data, sizeof okey);
+        char id[SCH_STORE_ID_MAX + 1];
+        proto_record_t *rec = NULL;
+        sch_store_rc_t lrc = SCH_STORE_NOTFOUND;
+        if (val.mv_size > 0 && val.mv_size <= SCH_STORE_ID_MAX &&
+            !memchr (val.mv_data, 0, val.mv_size)) {
+            memcpy (id, val.mv_data, val.mv_size);
+            id[val.mv_size] = 0;
+            lrc = s_record_load (self, self->txn, id, &rec);
+        }
+        if (lrc == SCH_STORE_OK && !s_ended (rec->status)) {
+            if (rec->status != PROTO_ST_IN_FLIGHT) {
+                uint8_t dkey[8 + SCH_STORE_ID_MAX];
+                MDB_val dk = {s_time_key (dkey, (uint64_t)rec->next_attempt_ms, rec->id), dkey}, dv;
+                mrc = mdb_get (self->txn, self->due, &dk, &dv);
+                if (mrc == MDB_NOTFOUND) {
+                    if (rec->next_attempt_ms < now_ms)
+                        rec->next_attempt_ms = s_clamp_time (now_ms);
+                    rc = s_put_time (self, self->due, (uint64_t)rec->next_attempt_ms, rec->id,
+                                     "write due key");
+                    if (rc == SCH_STORE_OK)
+                        rc = s_record_save (self, rec, 0);
+                }
+                else if (mrc)
+                    rc = s_fail (self, mrc, "read due key");
+            }
+            proto_record_destroy (&rec);
+            break;
+        }
+        proto_record_destroy (&rec);
+        if (lrc != SCH_STORE_OK && lrc != SCH_STORE_NOTFOUND && lrc != SCH_STORE_INVALID) {
+            rc = lrc;
+            break;
+        }
+        rc = s_del (self, self->order, okey, sizeof okey, "delete order key");
+    }
+    mdb_cursor_close (cur);
+    return rc;
+}
+
+/* After rec (ordered) ended: its queue moves on. */
+static sch_store_rc_t
+s_order_release (sch_store_t *self, const proto_record_t *rec, int64_t now_ms)
+{
+    if (!rec->ordering_key)
+        return SCH_STORE_OK;
+    uint8_t prefix[S_ORDER_PREFIX];
+    sch_store_rc_t rc = s_order_prefix (self, rec, prefix);
+    return rc == SCH_STORE_OK ? s_order_advance (self, prefix, now_ms) : rc;
+}
+
+/* Stores a new message rec (fields borrowed): record, payload when given,
+ * then the due index, or its ordering queue (which puts it in the due
+ * index when it is the head). */
+static sch_store_rc_t
+s_message_insert (sch_store_t *self, proto_record_t *rec, const uint8_t *payload,
+                  size_t payload_size, bool with_payload, int64_t now_ms)
+{
+    sch_store_rc_t rc = s_record_save (self, rec, 0);
+    if (rc == SCH_STORE_OK && with_payload)
+        rc = s_put (self, self->payloads, rec->id, strlen (rec->id), payload, payload_size, 0,
+                    "write payload");
+    if (rc == SCH_STORE_OK) {
+        if (rec->ordering_key) {
+            uint8_t prefix[S_ORDER_PREFIX];
+            rc = s_order_append (self, rec, prefix);
+            if (rc == SCH_STORE_OK)
+                rc = s_order_advance (self, prefix, now_ms);
+        }
+        else
+            rc = s_put_time (self, self->due, (uint64_t)rec->next_attempt_ms, rec->id,
+                             "write due key");
+    }
+    if (rc == SCH_STORE_OK)
+        s_count_move (self, 0, PROTO_ST_SCHEDULED);
+    return rc;
+}
+
+/* Health of rec's subscription after an attempt that ended with outcome:
+ * a success clears failing_since; a 410 disables it ("gone"); a failure
+ * starts the failing run or, once it lasted disable_after_ms, disables it
+ * ("failing"). Writes the subscription only when something changes. */
+static sch_store_rc_t
+s_sub_health (sch_store_t *self, const proto_record_t *rec, sch_outcome_t outcome,
+              const char *reason, int64_t now_ms, sch_event_t *ev)
+{
+    proto_subscription_t *sub = NULL;
+    sch_store_rc_t rc = s_sub_load (self, self->txn, rec->subscription_id, &sub);
+    if (rc == SCH_STORE_NOTFOUND || rc == SCH_STORE_INVALID)
+        return SCH_STORE_OK; /* deleted since, or unreadable: nothing to track */
+    if (rc != SCH_STORE_OK)
+        return rc;
+    bool changed = false;
+    const char *disable = NULL;
+    if (outcome == SCH_OUTCOME_DELIVERED) {
+        changed = sub->failing_since_ms != 0;
+        sub->failing_since_ms = 0;
+    }
+    else if (reason && strcmp (reason, "gone") == 0)
+        disable = "gone";
+    else if (sub->failing_since_ms == 0) {
+        sub->failing_since_ms = now_ms > 0 ? now_ms : 1;
+        changed = true;
+    }
+    else if (self->policy.disable_after_ms > 0 &&
+             now_ms - sub->failing_since_ms >= self->policy.disable_after_ms)
+        disable = "failing";
+    if (disable && sub->enabled) {
+        free (sub->disabled_reason);
+        if (!(sub->disabled_reason = strdup (disable))) {
+            proto_subscription_destroy (&sub);
+            return s_fail (self, 0, "disable subscription");
+        }
+        sub->enabled = false;
+        sub->updated_ms = now_ms;
+        s_sub_count_move (self, 0, 1);
+        s_copy_trunc (ev->sub_disabled, sizeof ev->sub_disabled, disable);
+        changed = true;
+    }
+    if (changed)
+        rc = s_sub_save (self, sub);
+    proto_subscription_destroy (&sub);
+    return rc;
 }
 
 /* --- accept ------------------------------------------------------------------ */
 
 /* Idempotency entry: u8 version, u64 created ms, 32-byte body hash, u16
- * status, u32 n, then n x (u16 status, u64 deliver_at ms, u16 id length, id,
- * u16 error length, error), all big-endian. */
+ * status, u32 n, (version 2:) u16 event id length, event id, then n x (u16
+ * status, u64 deliver_at ms, u16 id length, id, u16 error length, error),
+ * all big-endian. */
 static uint8_t *
 s_idem_encode (int64_t created_ms, const uint8_t *hash, const proto_reply_t *reply, size_t *size)
 {
-    size_t n = 1 + 8 + 32 + 2 + 4;
+    size_t evlen = reply->event_id ? strlen (reply->event_id) : 0;
+    if (evlen > 0xFFFF)
+        evlen = 0xFFFF;
+    size_t n = 1 + 8 + 32 + 2 + 4 + 2 + evlen;
     for (size_t i = 0; i < reply->item_count; i++) {
         const proto_reply_item_t *it = &reply->items[i];
         n += 2 + 8 + 2 + (it->id ? strlen (it->id) : 0) + 2 + (it->error ? strlen (it->error) : 0);
@@ -529,6 +864,11 @@ s_idem_encode (int64_t created_ms, const uint8_t *hash, const proto_reply_t *rep
     uint32_t count = (uint32_t)reply->item_count;
     for (int i = 3; i >= 0; i--)
         *p++ = (uint8_t)(count >> (8 * i));
+    *p++ = (uint8_t)(evlen >> 8);
+    *p++ = (uint8_t)evlen;
+    if (evlen)
+        memcpy (p, reply->event_id, evlen);
+    p += evlen;
     for (size_t i = 0; i < reply->item_count; i++) {
         const proto_reply_item_t *it = &reply->items[i];
         *p++ = (uint8_t)(it->status >> 8);
@@ -600,13 +940,18 @@ s_idem_decode (const MDB_val *v, int64_t *created_ms, uint8_t *hash, proto_reply
     s_reader_t r = {v->mv_data, v->mv_size};
     uint8_t ver, b8[8], b4[4];
     uint16_t status;
-    if (!s_take (&r, &ver, 1) || ver != S_IDEM_VERSION || !s_take (&r, b8, 8) ||
+    if (!s_take (&r, &ver, 1) || ver < 1 || ver > S_IDEM_VERSION || !s_take (&r, b8, 8) ||
         !s_take (&r, hash, 32) || !s_take_u16 (&r, &status) || !s_take (&r, b4, 4))
         return false;
     *created_ms = (int64_t)s_be64_get (b8);
     uint32_t n = (uint32_t)b4[0] << 24 | (uint32_t)b4[1] << 16 | (uint32_t)b4[2] << 8 | b4[3];
     if (!reply)
         return true;
+    char *event_id = NULL;
+    if (ver >= 2 && !s_take_str (&r, &event_id))
+        return false;
+    free (reply->event_id);
+    reply->event_id = event_id;
     if (n > r.left / 14)
         return false;
     reply->status = status;
@@ -653,6 +998,7 @@ s_accept_item (sch_store_t *self, const proto_submit_t *submit, const proto_item
     rec.created_ms = now_ms;
     rec.deliver_at_ms = due;
     rec.next_attempt_ms = due;
+    rec.ordering_key = item->ordering_key;
     MDB_val k = {strlen (item->id), item->id}, v;
     int mrc = mdb_get (self->txn, self->messages, &k, &v);
     if (mrc == 0) {
@@ -662,14 +1008,267 @@ s_accept_item (sch_store_t *self, const proto_submit_t *submit, const proto_item
     }
     if (mrc != MDB_NOTFOUND)
         return s_fail (self, mrc, "read record");
-    sch_store_rc_t rc = s_record_save (self, &rec, 0);
+    return s_message_insert (self, &rec, item->payload, item->payload_size, true, now_ms);
+}
+
+static bool
+s_topic_ok (const char *topic, bool pattern)
+{
+    size_t len = topic ? strlen (topic) : 0;
+    if (len == 0 || len > SCH_STORE_TOPIC_MAX)
+        return false;
+    const char *star = strchr (topic, '*');
+    if (!star)
+        return true;
+    /* "*" alone or one final ".*" */
+    return pattern && star == topic + len - 1 && (len == 1 || topic[len - 2] == '.');
+}
+
+/* Appends to *subs (grown as needed) the enabled subscriptions stored under
+ * tenant 0x00 topic 0x00: one range scan. */
+static sch_store_rc_t
+s_fanout_collect (sch_store_t *self, const char *tenant, const char *topic,
+                  proto_subscription_t ***subs, size_t *count, size_t *alloc)
+{
+    uint8_t prefix[S_KEY_MAX + 1];
+    size_t plen = s_topic_key (prefix, tenant, topic, NULL);
+    if (plen == 0)
+        return SCH_STORE_OK;
+    MDB_cursor *cur;
+    int mrc = mdb_cursor_open (self->txn, self->subs_topic, &cur);
+    if (mrc)
+        return s_fail (self, mrc, "open cursor");
+    sch_store_rc_t rc = SCH_STORE_OK;
+    MDB_val key = {plen, prefix}, val;
+    for (mrc = mdb_cursor_get (cur, &key, &val, MDB_SET_RANGE); mrc == 0 && rc == SCH_STORE_OK;
+         mrc = mdb_cursor_get (cur, &key, &val, MDB_NEXT)) {
+        if (key.mv_size <= plen || memcmp (key.mv_data, prefix, plen))
+            break;
+        size_t il = key.mv_size - plen;
+        char id[SCH_STORE_ID_MAX + 1];
+        if (il > SCH_STORE_ID_MAX || memchr ((const char *)key.mv_data + plen, 0, il))
+            continue;
+        memcpy (id, (const char *)key.mv_data + plen, il);
+        id[il] = 0;
+        proto_subscription_t *sub = NULL;
+        sch_store_rc_t lrc = s_sub_load (self, self->txn, id, &sub);
+        if (lrc == SCH_STORE_NOTFOUND || lrc == SCH_STORE_INVALID)
+            continue;
+        if (lrc != SCH_STORE_OK) {
+            rc = lrc;
+            break;
+        }
+        if (!sub->enabled) {
+            proto_subscription_destroy (&sub);
+            continue;
+        }
+        if (*count > SCH_STORE_FANOUT_MAX) {
+            proto_subscription_destroy (&sub);
+            break; /* over the cap: the caller refuses the event */
+        }
+        if (*count == *alloc) {
+            size_t n = *alloc ? *alloc * 2 : 16;
+            proto_subscription_t **grown = realloc (*subs, n * sizeof *grown);
+            if (!grown) {
+                proto_subscription_destroy (&sub);
+                rc = s_fail (self, 0, "fan-out");
+                break;
+            }
+            *subs = grown;
+            *alloc = n;
+        }
+        (*subs)[(*count)++] = sub;
+    }
+    if (mrc && mrc != MDB_NOTFOUND && rc == SCH_STORE_OK)
+        rc = s_fail (self, mrc, "read subscriptions");
+    mdb_cursor_close (cur);
+    return rc;
+}
+
+/* Event record: u8 version, u64 created ms, u16+tenant, u16+topic, u32 n,
+ * n x u16+message id, big-endian. */
+static uint8_t *
+s_event_encode (const char *tenant, const char *topic, int64_t created_ms,
+                const proto_reply_t *reply, size_t *size)
+{
+    size_t n = 1 + 8 + 2 + strlen (tenant) + 2 + strlen (topic) + 4;
+    for (size_t i = 0; i < reply->item_count; i++)
+        n += 2 + strlen (reply->items[i].id);
+    uint8_t *buf = malloc (n), *p = buf;
+    if (!buf)
+        return NULL;
+    *p++ = S_EVENT_VERSION;
+    s_be64_put (p, (uint64_t)created_ms);
+    p += 8;
+    const char *strs[2] = {tenant, topic};
+    for (int i = 0; i < 2; i++) {
+        size_t len = strlen (strs[i]);
+        *p++ = (uint8_t)(len >> 8);
+        *p++ = (uint8_t)len;
+        memcpy (p, strs[i], len);
+        p += len;
+    }
+    uint32_t count = (uint32_t)reply->item_count;
+    for (int i = 3; i >= 0; i--)
+        *p++ = (uint8_t)(count >> (8 * i));
+    for (size_t i = 0; i < reply->item_count; i++) {
+        size_t len = strlen (reply->items[i].id);
+        *p++ = (uint8_t)(len >> 8);
+        *p++ = (uint8_t)len;
+        memcpy (p, reply->items[i].id, len);
+        p += len;
+    }
+    *size = n;
+    return buf;
+}
+
+typedef struct {
+    char *tenant, *topic; // heap
+    int64_t created_ms;
+    char **ids; // heap array of heap strings
+    size_t count;
+} s_event_t;
+
+static void
+s_event_clear (s_event_t *ev)
+{
+    free (ev->tenant);
+    free (ev->topic);
+    for (size_t i = 0; i < ev->count; i++)
+        free (ev->ids[i]);
+    free (ev->ids);
+    memset (ev, 0, sizeof *ev);
+}
+
+static bool
+s_event_decode (const MDB_val *v, s_event_t *ev)
+{
+    memset (ev, 0, sizeof *ev);
+    s_reader_t r = {v->mv_data, v->mv_size};
+    uint8_t ver, b8[8], b4[4];
+    if (!s_take (&r, &ver, 1) || ver != S_EVENT_VERSION || !s_take (&r, b8, 8) ||
+        !s_take_str (&r, &ev->tenant) || !s_take_str (&r, &ev->topic) || !ev->tenant ||
+        !ev->topic || !s_take (&r, b4, 4))
+        goto fail;
+    ev->created_ms = (int64_t)s_be64_get (b8);
+    uint32_t n = (uint32_t)b4[0] << 24 | (uint32_t)b4[1] << 16 | (uint32_t)b4[2] << 8 | b4[3];
+    if (n > r.left / 3)
+        goto fail;
+    ev->ids = calloc (n ? n : 1, sizeof *ev->ids);
+    if (!ev->ids)
+        goto fail;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!s_take_str (&r, &ev->ids[i]) || !ev->ids[i])
+            goto fail;
+        ev->count++;
+    }
+    return true;
+fail:
+    s_event_clear (ev);
+    return false;
+}
+
+static sch_store_rc_t
+s_event_refuse (sch_store_t *self, proto_reply_t *reply, uint16_t status, const char *error)
+{
+    reply->status = status;
+    free (reply->error);
+    reply->error = strdup (error);
+    return reply->error ? SCH_STORE_OK : s_fail (self, 0, "event");
+}
+
+/* The event publish of sch_store_accept (see the header). */
+static sch_store_rc_t
+s_accept_event (sch_store_t *self, const proto_submit_t *submit, int64_t now_ms,
+                proto_reply_t *reply)
+{
+    const proto_item_t *item = submit->item_count == 1 ? &submit->items[0] : NULL;
+    if (!item || !s_id_ok (item->id) || !s_topic_ok (submit->topic, false))
+        return s_event_refuse (self, reply, 400, "invalid event id or topic");
+    MDB_val ek = {strlen (item->id), item->id}, ev;
+    int mrc = mdb_get (self->txn, self->events, &ek, &ev);
+    if (mrc == 0)
+        return s_event_refuse (self, reply, 409, "duplicate id");
+    if (mrc != MDB_NOTFOUND)
+        return s_fail (self, mrc, "read event");
+    /* the subscriptions first, so an over-large fan-out is refused before
+     * anything is written */
+    proto_subscription_t **subs = NULL;
+    size_t count = 0, alloc = 0;
+    sch_store_rc_t rc =
+        s_fanout_collect (self, submit->tenant, submit->topic, &subs, &count, &alloc);
+    char pattern[SCH_STORE_TOPIC_MAX + 3];
+    size_t tl = strlen (submit->topic);
+    for (size_t i = tl; i > 0 && rc == SCH_STORE_OK; i--) {
+        if (submit->topic[i - 1] != '.')
+            continue;
+        memcpy (pattern, submit->topic, i); /* "a.b." */
+        pattern[i] = '*';
+        pattern[i + 1] = 0;
+        rc = s_fanout_collect (self, submit->tenant, pattern, &subs, &count, &alloc);
+    }
     if (rc == SCH_STORE_OK)
-        rc = s_put (self, self->payloads, item->id, strlen (item->id), item->payload,
-                    item->payload_size, 0, "write payload");
-    if (rc == SCH_STORE_OK)
-        rc = s_put_time (self, self->due, (uint64_t)due, item->id, "write due key");
-    if (rc == SCH_STORE_OK)
-        s_count_move (self, 0, PROTO_ST_SCHEDULED);
+        rc = s_fanout_collect (self, submit->tenant, "*", &subs, &count, &alloc);
+    if (rc == SCH_STORE_OK && count > SCH_STORE_FANOUT_MAX)
+        rc = s_event_refuse (self, reply, 422, "too many subscriptions for one event");
+    else if (rc == SCH_STORE_OK) {
+        int64_t due = item->deliver_at_ms > 0 ? item->deliver_at_ms
+                                              : now_ms + (item->delay_ms > 0 ? item->delay_ms : 0);
+        due = s_clamp_time (due);
+        if (!(reply->event_id = strdup (item->id)))
+            rc = s_fail (self, 0, "event");
+        /* the payload once, under the event id: 1,000 subscriptions do not
+         * write it 1,000 times */
+        if (rc == SCH_STORE_OK)
+            rc = s_put (self, self->payloads, item->id, strlen (item->id), item->payload,
+                        item->payload_size, 0, "write payload");
+        for (size_t i = 0; i < count && rc == SCH_STORE_OK; i++) {
+            proto_reply_item_t *out = proto_reply_add_item (reply);
+            char id[ZH_ID_MAX];
+            if (!out || zh_id_new ("msg", id, sizeof id) || !(out->id = strdup (id))) {
+                rc = s_fail (self, 0, "fan-out");
+                break;
+            }
+            out->status = 202;
+            out->deliver_at_ms = due;
+            proto_record_t rec;
+            memset (&rec, 0, sizeof rec);
+            rec.id = id;
+            rec.tenant = submit->tenant;
+            rec.url = subs[i]->url;
+            rec.headers = subs[i]->headers;
+            rec.header_count = subs[i]->header_count;
+            rec.secret = subs[i]->secret; /* used only when the subscription is deleted */
+            rec.request_id = submit->request_id;
+            rec.status = PROTO_ST_SCHEDULED;
+            rec.max_attempts = item->max_attempts ? item->max_attempts : self->policy.max_attempts;
+            rec.timeout_ms = item->timeout_ms ? item->timeout_ms : self->policy.timeout_ms;
+            rec.created_ms = now_ms;
+            rec.deliver_at_ms = due;
+            rec.next_attempt_ms = due;
+            rec.subscription_id = subs[i]->id;
+            rec.event_id = item->id;
+            rec.ordering_key = item->ordering_key;
+            rc = s_message_insert (self, &rec, NULL, 0, false, now_ms);
+        }
+        size_t size = 0;
+        uint8_t *data = NULL;
+        if (rc == SCH_STORE_OK &&
+            !(data = s_event_encode (submit->tenant, submit->topic, now_ms, reply, &size)))
+            rc = s_fail (self, 0, "encode event");
+        if (rc == SCH_STORE_OK)
+            rc = s_put (self, self->events, item->id, strlen (item->id), data, size, 0,
+                        "write event");
+        free (data);
+        if (rc == SCH_STORE_OK)
+            rc = s_put_time (self, self->events_exp, (uint64_t)now_ms, item->id,
+                             "write event expiry");
+        if (rc == SCH_STORE_OK)
+            reply->status = 202;
+    }
+    for (size_t i = 0; i < count; i++)
+        proto_subscription_destroy (&subs[i]);
+    free (subs);
     return rc;
 }
 
@@ -720,6 +1319,9 @@ sch_store_accept (sch_store_t *self, const proto_submit_t *submit, int64_t now_m
                     *it = tmp->items[i];
                     memset (&tmp->items[i], 0, sizeof tmp->items[i]);
                 }
+                free (reply->event_id);
+                reply->event_id = tmp->event_id;
+                tmp->event_id = NULL;
                 reply->status = tmp->status;
                 reply->replayed = true;
                 proto_reply_destroy (&tmp);
@@ -734,8 +1336,13 @@ sch_store_accept (sch_store_t *self, const proto_submit_t *submit, int64_t now_m
                 return rc;
         }
     }
+    if (submit->topic) {
+        rc = s_accept_event (self, submit, now_ms, reply);
+        if (rc != SCH_STORE_OK || reply->status != 202 || !submit->idem_key)
+            return rc; /* a refused event leaves no idempotency entry */
+    }
     size_t first = reply->item_count, accepted = 0;
-    for (size_t i = 0; i < submit->item_count; i++) {
+    for (size_t i = 0; i < submit->item_count && !submit->topic; i++) {
         proto_reply_item_t *it = proto_reply_add_item (reply);
         if (!it)
             return s_fail (self, 0, "accept");
@@ -744,7 +1351,8 @@ sch_store_accept (sch_store_t *self, const proto_submit_t *submit, int64_t now_m
             return rc;
         accepted += it->status == 202;
     }
-    reply->status = accepted || submit->item_count == 0 ? 202 : reply->items[first].status;
+    if (!submit->topic)
+        reply->status = accepted || submit->item_count == 0 ? 202 : reply->items[first].status;
     if (submit->idem_key) {
         size_t size;
         uint8_t *entry = s_idem_encode (now_ms, submit->idem_hash, reply, &size);
@@ -845,8 +1453,10 @@ s_finish_attempt (sch_store_t *self, proto_record_t *rec, const proto_result_t *
         return rc;
     s_copy_trunc (ev->id, sizeof ev->id, rec->id);
     s_copy_trunc (ev->request_id, sizeof ev->request_id, rec->request_id);
+    s_copy_trunc (ev->subscription_id, sizeof ev->subscription_id, rec->subscription_id);
     ev->attempt = rec->attempt;
     ev->reason[0] = 0;
+    ev->sub_disabled[0] = 0;
     ev->next_ms = 0;
     proto_status_t from = rec->status;
     if (outcome == SCH_OUTCOME_RETRY) {
@@ -877,6 +1487,10 @@ s_finish_attempt (sch_store_t *self, proto_record_t *rec, const proto_result_t *
         rc = s_record_save (self, rec, 0);
     if (rc == SCH_STORE_OK)
         s_count_move (self, from, rec->status);
+    if (rc == SCH_STORE_OK && s_ended (rec->status))
+        rc = s_order_release (self, rec, now_ms);
+    if (rc == SCH_STORE_OK && rec->subscription_id)
+        rc = s_sub_health (self, rec, outcome, reason, now_ms, ev);
     return rc;
 }
 
@@ -985,8 +1599,31 @@ sch_store_expire (sch_store_t *self, int64_t now_ms, size_t max, sch_event_t *ev
 
 /* --- lease ------------------------------------------------------------------- */
 
+/* The signing keys of a subscription's message at now_ms: "secret" or,
+ * within the overlap after a rotation, "secret previous_secret". Heap. */
+static char *
+s_sub_keys (const sch_store_t *self, const proto_subscription_t *sub, int64_t now_ms)
+{
+    if (!sub->secret)
+        return NULL;
+    if (!sub->previous_secret || !*sub->previous_secret || sub->rotated_ms <= 0 ||
+        now_ms >= sub->rotated_ms + self->policy.secret_overlap_ms)
+        return strdup (sub->secret);
+    size_t a = strlen (sub->secret), b = strlen (sub->previous_secret);
+    char *keys = malloc (a + 1 + b + 1);
+    if (keys) {
+        memcpy (keys, sub->secret, a);
+        keys[a] = ' ';
+        memcpy (keys + a + 1, sub->previous_secret, b + 1);
+    }
+    return keys;
+}
+
+/* The dispatch of the just-leased rec; sub is its live subscription or
+ * NULL (not fanned out, or deleted: the record's own secret signs). */
 static proto_dispatch_t *
-s_dispatch_from (sch_store_t *self, proto_record_t *rec, int64_t due_ms)
+s_dispatch_from (sch_store_t *self, proto_record_t *rec, int64_t due_ms,
+                 const proto_subscription_t *sub, int64_t now_ms)
 {
     proto_dispatch_t *d = proto_dispatch_new ();
     if (!d)
@@ -1004,12 +1641,24 @@ s_dispatch_from (sch_store_t *self, proto_record_t *rec, int64_t due_ms)
     d->header_count = rec->header_count;
     rec->headers = NULL;
     rec->header_count = 0;
-    d->secret = rec->secret;
-    rec->secret = NULL;
+    if (sub && sub->secret) {
+        if (!(d->secret = s_sub_keys (self, sub, now_ms)))
+            goto fail;
+    }
+    else {
+        d->secret = rec->secret;
+        rec->secret = NULL;
+    }
     d->request_id = rec->request_id;
     rec->request_id = NULL;
     MDB_val k = {strlen (d->id), d->id}, v;
     int mrc = mdb_get (self->txn, self->payloads, &k, &v);
+    if (mrc == MDB_NOTFOUND && rec->event_id) {
+        /* fanned out: the payload is stored once under the event id */
+        k.mv_size = strlen (rec->event_id);
+        k.mv_data = rec->event_id;
+        mrc = mdb_get (self->txn, self->payloads, &k, &v);
+    }
     if (mrc == 0) {
         d->payload = malloc (v.mv_size ? v.mv_size : 1);
         if (!d->payload)
@@ -1037,7 +1686,8 @@ sch_store_lease (sch_store_t *self, int64_t now_ms, size_t max, proto_dispatch_t
     int mrc = mdb_cursor_open (self->txn, self->due, &cur);
     if (mrc)
         return s_fail (self, mrc, "open cursor");
-    while (*count < max && rc == SCH_STORE_OK) {
+    size_t limited = 0; /* rate-limited messages moved later: bounded too */
+    while (*count < max && limited < max && rc == SCH_STORE_OK) {
         MDB_val key, val;
         if (mdb_cursor_get (cur, &key, &val, MDB_FIRST) != 0 || key.mv_size <= 8)
             break;
@@ -1058,7 +1708,32 @@ sch_store_lease (sch_store_t *self, int64_t now_ms, size_t max, proto_dispatch_t
         }
         if (rc != SCH_STORE_OK)
             break;
+        proto_subscription_t *sub = NULL;
+        if (rec->subscription_id) {
+            sch_store_rc_t src = s_sub_load (self, self->txn, rec->subscription_id, &sub);
+            if (src != SCH_STORE_OK && src != SCH_STORE_NOTFOUND && src != SCH_STORE_INVALID) {
+                proto_record_destroy (&rec);
+                rc = src;
+                break;
+            }
+        }
+        int64_t wait = sub && sub->rate_limit
+                           ? sch_limit_take (self->limit, sub->id, sub->rate_limit, now_ms)
+                           : 0;
         rc = s_del (self, self->due, key.mv_data, key.mv_size, "delete due key");
+        if (wait > 0) {
+            /* no token: due again when the next one is there, not leased */
+            rec->next_attempt_ms = s_clamp_time (now_ms + wait);
+            if (rc == SCH_STORE_OK)
+                rc = s_put_time (self, self->due, (uint64_t)rec->next_attempt_ms, rec->id,
+                                 "write due key");
+            if (rc == SCH_STORE_OK)
+                rc = s_record_save (self, rec, 0);
+            limited++;
+            proto_subscription_destroy (&sub);
+            proto_record_destroy (&rec);
+            continue;
+        }
         proto_status_t from = rec->status;
         rec->attempt++;
         rec->status = PROTO_ST_IN_FLIGHT;
@@ -1071,12 +1746,13 @@ sch_store_lease (sch_store_t *self, int64_t now_ms, size_t max, proto_dispatch_t
             rc = s_record_save (self, rec, 0);
         if (rc == SCH_STORE_OK) {
             s_count_move (self, from, PROTO_ST_IN_FLIGHT);
-            out[*count] = s_dispatch_from (self, rec, (int64_t)t);
+            out[*count] = s_dispatch_from (self, rec, (int64_t)t, sub, now_ms);
             if (!out[*count])
                 rc = s_fail (self, 0, "build dispatch");
             else
                 (*count)++;
         }
+        proto_subscription_destroy (&sub);
         proto_record_destroy (&rec);
     }
     mdb_cursor_close (cur);
@@ -1117,6 +1793,8 @@ sch_store_cancel (sch_store_t *self, const char *tenant, const char *id, int64_t
         rc = s_put_time (self, self->ended, (uint64_t)rec->ended_ms, rec->id, "write ended key");
     if (rc == SCH_STORE_OK)
         rc = s_record_save (self, rec, 0);
+    if (rc == SCH_STORE_OK)
+        rc = s_order_release (self, rec, now_ms);
     if (rc == SCH_STORE_OK) {
         s_count_move (self, from, PROTO_ST_CANCELLED);
         s_record_hand_over (out, &rec);
@@ -1150,9 +1828,21 @@ sch_store_replay (sch_store_t *self, const char *tenant, const char *id, int64_t
     rec->ended_ms = 0;
     rec->next_attempt_ms = s_clamp_time (now_ms);
     if (rc == SCH_STORE_OK)
-        rc = s_put_time (self, self->due, (uint64_t)rec->next_attempt_ms, rec->id, "write due key");
-    if (rc == SCH_STORE_OK)
         rc = s_record_save (self, rec, 0);
+    if (rc == SCH_STORE_OK && rec->ordering_key) {
+        /* back at the tail of its queue: due now if the queue is empty */
+        uint8_t prefix[S_ORDER_PREFIX];
+        rc = s_order_append (self, rec, prefix);
+        if (rc == SCH_STORE_OK)
+            rc = s_order_advance (self, prefix, now_ms);
+        proto_record_t *fresh = NULL;
+        if (rc == SCH_STORE_OK && s_record_load (self, self->txn, id, &fresh) == SCH_STORE_OK) {
+            proto_record_destroy (&rec); /* the advance may have moved its due time */
+            rec = fresh;
+        }
+    }
+    else if (rc == SCH_STORE_OK)
+        rc = s_put_time (self, self->due, (uint64_t)rec->next_attempt_ms, rec->id, "write due key");
     if (rc == SCH_STORE_OK) {
         s_count_move (self, PROTO_ST_DEAD, PROTO_ST_SCHEDULED);
         s_record_hand_over (out, &rec);
@@ -1162,6 +1852,65 @@ sch_store_replay (sch_store_t *self, const char *tenant, const char *id, int64_t
 }
 
 /* --- purge ------------------------------------------------------------------- */
+
+/* Events are kept while any of their messages is: one whose retention has
+ * passed is deleted (with its payload) when none of its messages is still
+ * stored, else checked again one retention later. Up to max per call. */
+static sch_store_rc_t
+s_purge_events (sch_store_t *self, int64_t now_ms, size_t max)
+{
+    MDB_cursor *cur;
+    int mrc = mdb_cursor_open (self->txn, self->events_exp, &cur);
+    if (mrc)
+        return s_fail (self, mrc, "open cursor");
+    sch_store_rc_t rc = SCH_STORE_OK;
+    for (size_t done = 0; done < max && rc == SCH_STORE_OK; done++) {
+        MDB_val key, val;
+        if (mdb_cursor_get (cur, &key, &val, MDB_FIRST) != 0 || key.mv_size <= 8)
+            break;
+        int64_t t = (int64_t)s_be64_get (key.mv_data);
+        if (t + self->policy.retention_ms > now_ms)
+            break;
+        char id[SCH_STORE_ID_MAX + 1];
+        bool ok = s_key_id (&key, id);
+        rc = s_del (self, self->events_exp, key.mv_data, key.mv_size, "delete event expiry");
+        if (!ok || rc != SCH_STORE_OK)
+            continue;
+        MDB_val ek = {strlen (id), id}, ev;
+        mrc = mdb_get (self->txn, self->events, &ek, &ev);
+        if (mrc == MDB_NOTFOUND)
+            continue;
+        if (mrc) {
+            rc = s_fail (self, mrc, "read event");
+            break;
+        }
+        s_event_t event;
+        bool live = false;
+        if (s_event_decode (&ev, &event)) {
+            for (size_t i = 0; i < event.count && !live; i++) {
+                MDB_val mk = {strlen (event.ids[i]), event.ids[i]}, mv;
+                mrc = mdb_get (self->txn, self->messages, &mk, &mv);
+                if (mrc == 0)
+                    live = true;
+                else if (mrc != MDB_NOTFOUND)
+                    rc = s_fail (self, mrc, "read record");
+            }
+            s_event_clear (&event);
+        }
+        if (rc != SCH_STORE_OK)
+            break;
+        if (live)
+            rc = s_put_time (self, self->events_exp, (uint64_t)s_clamp_time (now_ms), id,
+                             "write event expiry");
+        else {
+            rc = s_del (self, self->events, id, strlen (id), "delete event");
+            if (rc == SCH_STORE_OK)
+                rc = s_del (self, self->payloads, id, strlen (id), "delete event payload");
+        }
+    }
+    mdb_cursor_close (cur);
+    return rc;
+}
 
 sch_store_rc_t
 sch_store_purge (sch_store_t *self, int64_t now_ms, size_t max, size_t *messages, size_t *idem)
@@ -1238,6 +1987,8 @@ sch_store_purge (sch_store_t *self, int64_t now_ms, size_t max, size_t *messages
             (*idem)++;
     }
     mdb_cursor_close (cur);
+    if (rc == SCH_STORE_OK)
+        rc = s_purge_events (self, now_ms, max);
     return rc;
 }
 
@@ -1406,4 +2157,391 @@ sch_store_counts (sch_store_t *self, sch_store_counts_t *out)
     memset (out, 0, sizeof *out);
     for (int i = 0; i < S_STATUS_N; i++)
         out->by_status[i] = self->counts[i];
+    out->subs_enabled = self->sub_counts[0];
+    out->subs_disabled = self->sub_counts[1];
+}
+
+/* --- subscriptions ---------------------------------------------------------------- */
+
+static sch_store_rc_t
+s_sub_dup_str (sch_store_t *self, char **dst, const char *src)
+{
+    *dst = NULL;
+    if (src && !(*dst = strdup (src)))
+        return s_fail (self, 0, "copy subscription");
+    return SCH_STORE_OK;
+}
+
+sch_store_rc_t
+sch_store_sub_create (sch_store_t *self, const char *tenant, const proto_subscription_t *sub,
+                      int64_t now_ms, proto_subscription_t *out)
+{
+    sch_store_rc_t rc = s_batch_check (self);
+    if (rc != SCH_STORE_OK)
+        return rc;
+    if (!s_tenant_ok (tenant) || !sub || !s_id_ok (sub->id) || !s_topic_ok (sub->topic, true) ||
+        !sub->url || !*sub->url || !sub->secret || !*sub->secret)
+        return SCH_STORE_INVALID;
+    uint8_t tkey[S_KEY_MAX + 1];
+    size_t tlen = s_topic_key (tkey, tenant, sub->topic, sub->id);
+    if (tlen == 0)
+        return SCH_STORE_INVALID;
+    MDB_val k = {strlen (sub->id), sub->id}, v;
+    int mrc = mdb_get (self->txn, self->subs, &k, &v);
+    if (mrc == 0)
+        return SCH_STORE_CONFLICT;
+    if (mrc != MDB_NOTFOUND)
+        return s_fail (self, mrc, "read subscription");
+    proto_subscription_t *s = proto_subscription_new ();
+    if (!s)
+        return s_fail (self, 0, "create subscription");
+    s->header_count = 0;
+    if (sub->header_count) {
+        s->headers = calloc (sub->header_count, sizeof *s->headers);
+        if (!s->headers)
+            rc = s_fail (self, 0, "create subscription");
+        for (size_t i = 0; i < sub->header_count && rc == SCH_STORE_OK; i++) {
+            s->header_count++;
+            rc = s_sub_dup_str (self, &s->headers[i].name, sub->headers[i].name);
+            if (rc == SCH_STORE_OK)
+                rc = s_sub_dup_str (self, &s->headers[i].value, sub->headers[i].value);
+        }
+    }
+    if (rc == SCH_STORE_OK)
+        rc = s_sub_dup_str (self, &s->id, sub->id);
+    if (rc == SCH_STORE_OK)
+        rc = s_sub_dup_str (self, &s->tenant, tenant);
+    if (rc == SCH_STORE_OK)
+        rc = s_sub_dup_str (self, &s->topic, sub->topic);
+    if (rc == SCH_STORE_OK)
+        rc = s_sub_dup_str (self, &s->url, sub->url);
+    if (rc == SCH_STORE_OK)
+        rc = s_sub_dup_str (self, &s->description, sub->description);
+    if (rc == SCH_STORE_OK)
+        rc = s_sub_dup_str (self, &s->secret, sub->secret);
+    s->enabled = true;
+    s->rate_limit = sub->rate_limit;
+    s->created_ms = s->updated_ms = now_ms;
+    if (rc == SCH_STORE_OK)
+        rc = s_sub_save (self, s);
+    if (rc == SCH_STORE_OK)
+        rc = s_put (self, self->subs_topic, tkey, tlen, "", 0, 0, "write subscription topic");
+    if (rc == SCH_STORE_OK) {
+        s_sub_count_move (self, -1, 0);
+        sch_limit_forget (self->limit, s->id);
+        s_sub_hand_over (out, &s);
+    }
+    proto_subscription_destroy (&s);
+    return rc;
+}
+
+sch_store_rc_t
+sch_store_sub_get (sch_store_t *self, const char *tenant, const char *id, proto_subscription_t *out)
+{
+    MDB_txn *txn;
+    sch_store_rc_t rc = s_read_begin (self, &txn);
+    if (rc != SCH_STORE_OK)
+        return rc;
+    proto_subscription_t *sub;
+    rc = s_sub_load_owned (self, txn, tenant, id, &sub);
+    if (rc == SCH_STORE_OK)
+        s_sub_hand_over (out, &sub);
+    s_read_end (self, txn);
+    return rc;
+}
+
+sch_store_rc_t
+sch_store_sub_delete (sch_store_t *self, const char *tenant, const char *id,
+                      proto_subscription_t *out)
+{
+    sch_store_rc_t rc = s_batch_check (self);
+    if (rc != SCH_STORE_OK)
+        return rc;
+    proto_subscription_t *sub;
+    rc = s_sub_load_owned (self, self->txn, tenant, id, &sub);
+    if (rc != SCH_STORE_OK)
+        return rc;
+    uint8_t tkey[S_KEY_MAX + 1];
+    size_t tlen = s_topic_key (tkey, sub->tenant, sub->topic, sub->id);
+    if (tlen)
+        rc = s_del (self, self->subs_topic, tkey, tlen, "delete subscription topic");
+    if (rc == SCH_STORE_OK)
+        rc = s_del (self, self->subs, sub->id, strlen (sub->id), "delete subscription");
+    if (rc == SCH_STORE_OK) {
+        s_sub_count_move (self, s_sub_state (sub), -1);
+        sch_limit_forget (self->limit, sub->id);
+        s_sub_hand_over (out, &sub);
+    }
+    proto_subscription_destroy (&sub);
+    return rc;
+}
+
+sch_store_rc_t
+sch_store_sub_rotate (sch_store_t *self, const char *tenant, const char *id, const char *secret,
+                      int64_t now_ms, proto_subscription_t *out)
+{
+    sch_store_rc_t rc = s_batch_check (self);
+    if (rc != SCH_STORE_OK)
+        return rc;
+    if (!secret || !*secret)
+        return SCH_STORE_INVALID;
+    proto_subscription_t *sub;
+    rc = s_sub_load_owned (self, self->txn, tenant, id, &sub);
+    if (rc != SCH_STORE_OK)
+        return rc;
+    char *fresh = strdup (secret);
+    if (!fresh) {
+        proto_subscription_destroy (&sub);
+        return s_fail (self, 0, "rotate secret");
+    }
+    free (sub->previous_secret);
+    sub->previous_secret = sub->secret;
+    sub->secret = fresh;
+    sub->rotated_ms = now_ms;
+    sub->updated_ms = now_ms;
+    rc = s_sub_save (self, sub);
+    if (rc == SCH_STORE_OK)
+        s_sub_hand_over (out, &sub);
+    proto_subscription_destroy (&sub);
+    return rc;
+}
+
+sch_store_rc_t
+sch_store_sub_update (sch_store_t *self, const char *tenant, const char *id,
+                      const proto_subscription_t *changes, uint32_t mask, int64_t now_ms,
+                      proto_subscription_t *out, bool *user_disabled)
+{
+    if (user_disabled)
+        *user_disabled = false;
+    sch_store_rc_t rc = s_batch_check (self);
+    if (rc != SCH_STORE_OK)
+        return rc;
+    if (!changes)
+        return SCH_STORE_INVALID;
+    proto_subscription_t *sub;
+    rc = s_sub_load_owned (self, self->txn, tenant, id, &sub);
+    if (rc != SCH_STORE_OK)
+        return rc;
+    int from = s_sub_state (sub);
+    if ((mask & PROTO_SUB_SET_ENABLED) && changes->enabled != sub->enabled) {
+        free (sub->disabled_reason);
+        sub->disabled_reason = NULL;
+        sub->enabled = changes->enabled;
+        if (sub->enabled)
+            sub->failing_since_ms = 0; /* a fresh start; nothing is replayed */
+        else if (!(sub->disabled_reason = strdup ("user")))
+            rc = s_fail (self, 0, "update subscription");
+        else if (user_disabled)
+            *user_disabled = true;
+    }
+    if (mask & PROTO_SUB_SET_RATE_LIMIT) {
+        sub->rate_limit = changes->rate_limit;
+        sch_limit_forget (self->limit, sub->id);
+    }
+    if ((mask & PROTO_SUB_SET_DESCRIPTION) && rc == SCH_STORE_OK) {
+        free (sub->description);
+        rc = s_sub_dup_str (self, &sub->description, changes->description);
+    }
+    sub->updated_ms = now_ms;
+    if (rc == SCH_STORE_OK)
+        rc = s_sub_save (self, sub);
+    if (rc == SCH_STORE_OK) {
+        s_sub_count_move (self, from, s_sub_state (sub));
+        s_sub_hand_over (out, &sub);
+    }
+    proto_subscription_destroy (&sub);
+    return rc;
+}
+
+/* List cursor: hex of the key after "tenant 0x00" (topic 0x00 id). */
+static char *
+s_hex (const uint8_t *p, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *buf = malloc (2 * n + 1);
+    if (!buf)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        buf[2 * i] = hex[p[i] >> 4];
+        buf[2 * i + 1] = hex[p[i] & 15];
+    }
+    buf[2 * n] = 0;
+    return buf;
+}
+
+static bool
+s_unhex (const char *text, uint8_t *out, size_t room, size_t *n)
+{
+    size_t len = strlen (text);
+    if (len == 0 || len % 2 || len / 2 > room)
+        return false;
+    for (size_t i = 0; i < len / 2; i++) {
+        int v = 0;
+        for (int j = 0; j < 2; j++) {
+            char c = text[2 * i + j];
+            int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+            if (d < 0)
+                return false;
+            v = v * 16 + d;
+        }
+        out[i] = (uint8_t)v;
+    }
+    *n = len / 2;
+    return true;
+}
+
+sch_store_rc_t
+sch_store_sub_list (sch_store_t *self, const char *tenant, const char *topic, uint32_t limit,
+                    const char *after, proto_reply_t *reply)
+{
+    if (!s_tenant_ok (tenant))
+        return SCH_STORE_INVALID;
+    if (topic && !s_topic_ok (topic, true))
+        return SCH_STORE_OK; /* no subscription can have it: an empty page */
+    if (limit == 0)
+        limit = 1;
+    if (limit > 1000)
+        limit = 1000;
+    uint8_t prefix[S_KEY_MAX + 1], start[S_KEY_MAX + 1];
+    size_t tl = strlen (tenant), plen, slen;
+    if (topic)
+        plen = s_topic_key (prefix, tenant, topic, NULL);
+    else {
+        memcpy (prefix, tenant, tl);
+        prefix[tl] = 0;
+        plen = tl + 1;
+    }
+    if (plen == 0)
+        return SCH_STORE_OK;
+    memcpy (start, prefix, plen);
+    slen = plen;
+    if (after) {
+        size_t n;
+        if (!s_unhex (after, start + tl + 1, S_KEY_MAX - tl - 1, &n))
+            return SCH_STORE_INVALID;
+        slen = tl + 1 + n;
+        if (slen < plen || memcmp (start, prefix, plen))
+            return SCH_STORE_INVALID;
+    }
+    MDB_txn *txn;
+    sch_store_rc_t rc = s_read_begin (self, &txn);
+    if (rc != SCH_STORE_OK)
+        return rc;
+    MDB_cursor *cur = NULL;
+    int mrc = mdb_cursor_open (txn, self->subs_topic, &cur);
+    if (mrc) {
+        rc = s_fail (self, mrc, "open cursor");
+        goto out;
+    }
+    MDB_val key = {slen, start}, val;
+    mrc = mdb_cursor_get (cur, &key, &val, MDB_SET_RANGE);
+    if (mrc == 0 && after && key.mv_size == slen && memcmp (key.mv_data, start, slen) == 0)
+        mrc = mdb_cursor_get (cur, &key, &val, MDB_NEXT); /* strictly after the cursor */
+    uint32_t found = 0;
+    MDB_val last = {0, NULL};
+    free (reply->next);
+    reply->next = NULL;
+    for (; mrc == 0; mrc = mdb_cursor_get (cur, &key, &val, MDB_NEXT)) {
+        if (key.mv_size <= plen || memcmp (key.mv_data, prefix, plen))
+            break;
+        if (found == limit) {
+            reply->next = s_hex ((const uint8_t *)last.mv_data + tl + 1, last.mv_size - tl - 1);
+            if (!reply->next)
+                rc = s_fail (self, 0, "subscription cursor");
+            break;
+        }
+        last = key;
+        /* the id follows the last 0x00 of the key (topics and ids hold none) */
+        const uint8_t *k = key.mv_data;
+        size_t i = key.mv_size;
+        while (i > 0 && k[i - 1] != 0)
+            i--;
+        size_t il = key.mv_size - i;
+        if (il == 0 || il > SCH_STORE_ID_MAX)
+            continue;
+        char id[SCH_STORE_ID_MAX + 1];
+        memcpy (id, k + i, il);
+        id[il] = 0;
+        proto_subscription_t *sub = NULL;
+        sch_store_rc_t lrc = s_sub_load_owned (self, txn, tenant, id, &sub);
+        if (lrc == SCH_STORE_NOTFOUND || lrc == SCH_STORE_ERROR)
+            continue;
+        proto_subscription_t *slot = proto_reply_add_subscription (reply);
+        if (!slot) {
+            proto_subscription_destroy (&sub);
+            rc = s_fail (self, 0, "subscription list");
+            break;
+        }
+        s_sub_hand_over (slot, &sub);
+        found++;
+    }
+out:
+    if (cur)
+        mdb_cursor_close (cur);
+    s_read_end (self, txn);
+    return rc;
+}
+
+/* --- events ------------------------------------------------------------------------ */
+
+sch_store_rc_t
+sch_store_event_get (sch_store_t *self, const char *tenant, const char *id, proto_reply_t *reply)
+{
+    if (!s_id_ok (id) || !tenant)
+        return SCH_STORE_NOTFOUND;
+    MDB_txn *txn;
+    sch_store_rc_t rc = s_read_begin (self, &txn);
+    if (rc != SCH_STORE_OK)
+        return rc;
+    MDB_val k = {strlen (id), (void *)id}, v;
+    s_event_t ev;
+    memset (&ev, 0, sizeof ev);
+    int mrc = mdb_get (txn, self->events, &k, &v);
+    if (mrc == MDB_NOTFOUND)
+        rc = SCH_STORE_NOTFOUND;
+    else if (mrc)
+        rc = s_fail (self, mrc, "read event");
+    else if (!s_event_decode (&v, &ev)) {
+        zh_error ("store: undecodable event", "s:id", id, NULL);
+        rc = SCH_STORE_ERROR;
+    }
+    else if (strcmp (ev.tenant, tenant))
+        rc = SCH_STORE_NOTFOUND;
+    if (rc == SCH_STORE_OK) {
+        free (reply->event_id);
+        free (reply->topic);
+        reply->event_id = strdup (id);
+        reply->topic = ev.topic;
+        ev.topic = NULL;
+        reply->event_created_ms = ev.created_ms;
+        if (!reply->event_id)
+            rc = s_fail (self, 0, "event");
+    }
+    for (size_t i = 0; i < ev.count && rc == SCH_STORE_OK; i++) {
+        proto_record_t *rec = NULL;
+        if (s_record_load_owned (self, txn, tenant, ev.ids[i], &rec) != SCH_STORE_OK)
+            continue; /* purged */
+        /* only the latest attempt, without response bodies: a 1,000-message
+         * event stays far below PROTO_MAX_FRAME */
+        for (size_t a = 0; a < rec->attempt_count; a++) {
+            free (rec->attempts[a].body);
+            rec->attempts[a].body = NULL;
+        }
+        if (rec->attempt_count > 1) {
+            for (size_t a = 0; a + 1 < rec->attempt_count; a++)
+                free (rec->attempts[a].error);
+            rec->attempts[0] = rec->attempts[rec->attempt_count - 1];
+            rec->attempt_count = 1;
+        }
+        proto_record_t *slot = proto_reply_add_record (reply);
+        if (!slot) {
+            proto_record_destroy (&rec);
+            rc = s_fail (self, 0, "event records");
+            break;
+        }
+        s_record_hand_over (slot, &rec);
+    }
+    s_event_clear (&ev);
+    s_read_end (self, txn);
+    return rc;
 }

@@ -15,6 +15,17 @@
  *      idem_exp  u64 BE created ms || tenant || 0x00 || key -> empty
  *      dead      u64 BE dead ms || id -> empty (newest first: walk backwards)
  *      ended     u64 BE ended ms || id -> empty (retention purge walk)
+ *      subs      subscription id -> proto_subscription_t with private fields
+ *      subs_topic tenant || 0x00 || topic || 0x00 || id -> empty (exact
+ *                topics and "a.b.*" patterns stored as written)
+ *      events    event id -> tenant, topic, created ms, message ids
+ *      events_exp u64 BE check ms || event id -> empty (event purge walk)
+ *      order     SHA-256 (tenant 0x00 scope 0x00 ordering key) || u64 BE
+ *                acceptance sequence -> message id; scope = subscription id
+ *                for fanned-out messages, else the URL. Only the first live
+ *                entry of a queue (its head) is in the due index.
+ *      meta also holds "sub_counts" (u64 BE enabled, disabled) and
+ *                "order_seq" (u64 BE last acceptance sequence).
  *
  *  Writes go through a batch: sch_store_begin opens one write transaction,
  *  any number of write operations join it, sch_store_commit commits it with
@@ -36,13 +47,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SCH_STORE_SCHEMA 1 /* schema_version written by this build */
+#define SCH_STORE_SCHEMA 2 /* schema_version written by this build (1 is upgraded) */
 #define SCH_STORE_ID_MAX 128 /* longest message id accepted, bytes */
 #define SCH_STORE_TENANT_MAX 128 /* longest tenant name accepted, bytes */
 #define SCH_STORE_IDEM_MAX 255 /* longest Idempotency-Key accepted, bytes */
 #define SCH_STORE_BODY_MAX 4096 /* response body bytes kept per attempt */
 #define SCH_STORE_DL_SCAN 10000 /* dead entries examined per DL_LIST page at most */
 #define SCH_STORE_HISTORY_MAX 128 /* attempts kept per record (the newest) */
+#define SCH_STORE_TOPIC_MAX 200 /* longest topic or pattern, bytes (keys stay < 511) */
+#define SCH_STORE_FANOUT_MAX 10000 /* enabled subscriptions one event may reach */
 
 typedef enum {
     SCH_STORE_OK = 0,
@@ -61,6 +74,8 @@ typedef struct _sch_store_t sch_store_t;
 /* Messages per status, committed state (index = proto_status_t). */
 typedef struct {
     int64_t by_status[PROTO_ST_CANCELLED + 1];
+    int64_t subs_enabled; // subscriptions that receive events
+    int64_t subs_disabled; // subscriptions disabled (user, gone, failing)
 } sch_store_counts_t;
 
 /* What an applied result or an expired lease did, for logs and metrics. */
@@ -80,6 +95,8 @@ typedef struct {
     char id[SCH_STORE_ID_MAX + 1]; // message id (truncated copy for logs)
     char request_id[SCH_STORE_ID_MAX + 1]; // accepting request id (truncated), or ""
     char reason[32]; // DEAD: "max_attempts", "gone", ...; else ""
+    char subscription_id[SCH_STORE_ID_MAX + 1]; // of a fanned-out message, else ""
+    char sub_disabled[16]; // "gone" or "failing" when this outcome disabled it, else ""
 } sch_event_t;
 
 /* Opens (creating dir and environment when missing) the store in dir with
@@ -101,7 +118,24 @@ bool sch_store_in_batch (sch_store_t *self);
 
 /* --- write operations (inside a batch) ------------------------------------ */
 
-/* Accepts every item of submit for submit->tenant, honouring its
+/* Event publish: when submit->topic is set, items[0] is the event (its id
+ * the "evt_" id) and every enabled subscription of (tenant, topic) gets one
+ * message in this same transaction: subscriptions of the exact topic, then
+ * of each pattern made from the topic's dot-prefixes ("a.b.c" -> "a.b.*",
+ * "a.*", "*"), one range scan each. Each message takes a new msg_ id, the
+ * subscription's url, headers and secret, the event's payload (stored once,
+ * under the event id), due time, max_attempts, timeout and ordering key
+ * (queue scope: the subscription). reply->event_id is set and one item per
+ * message appended; reply->status 202 even with no message. Refused with
+ * reply->status 400 (bad event id or topic), 409 (duplicate event id) or
+ * 422 (more than SCH_STORE_FANOUT_MAX subscriptions), no item, return OK.
+ *
+ * Ordered messages (item ordering_key): a message joins the queue of
+ * (tenant, scope, key) in acceptance order and enters the due index only
+ * as its head; the next one enters when the head ends (delivered, dead,
+ * cancelled), at max (its deliver_at, now).
+ *
+ * Accepts every item of submit for submit->tenant, honouring its
  * idempotency key: on a replay within the window reply gets the original
  * items and replayed = true; a different body hash is SCH_STORE_CONFLICT.
  * On SCH_STORE_OK reply->status is 202 (or the status of the first item
@@ -124,7 +158,12 @@ sch_store_rc_t sch_store_cancel (sch_store_t *self, const char *tenant, const ch
 sch_store_rc_t sch_store_replay (sch_store_t *self, const char *tenant, const char *id,
                                  int64_t now_ms, proto_record_t *out);
 
-/* Leases up to max messages whose due time is <= now_ms, oldest first:
+/* Leases up to max messages whose due time is <= now_ms, oldest first.
+ * A fanned-out message is signed with its subscription's current key list
+ * ("secret previous_secret" within the rotation overlap) and takes a token
+ * of its subscription's rate limit; without a token it is not leased but
+ * due again when the next token is there (at most max such moves a call).
+ * Otherwise:
  * attempt += 1, status in_flight, due key moved to lease end (now + timeout
  * + lease margin). out (room for max) receives one dispatch per lease,
  * owned by the caller, to send only after the commit. */
@@ -148,7 +187,9 @@ sch_store_rc_t sch_store_expire (sch_store_t *self, int64_t now_ms, size_t max, 
                                  size_t *count);
 
 /* Deletes up to max ended messages older than the retention window and up
- * to max idempotency entries older than theirs. */
+ * to max idempotency entries older than theirs; checks up to max events
+ * past their retention: deleted (with their payload) when none of their
+ * messages is stored any more, else checked again one retention later. */
 sch_store_rc_t sch_store_purge (sch_store_t *self, int64_t now_ms, size_t max, size_t *messages,
                                 size_t *idem);
 
@@ -169,7 +210,57 @@ sch_store_rc_t sch_store_dead_list (sch_store_t *self, const char *tenant, uint3
 /* Earliest waiting due time and earliest lease end; INT64_MAX when none. */
 sch_store_rc_t sch_store_next (sch_store_t *self, int64_t *due_ms, int64_t *lease_ms);
 
-/* Committed counts per status. */
+/* Committed counts per status and of subscriptions. */
 void sch_store_counts (sch_store_t *self, sch_store_counts_t *out);
+
+/* --- subscriptions and events ----------------------------------------------
+ * Every out subscription is a zeroed struct (for example from
+ * proto_reply_add_subscription) filled with every field, secrets included;
+ * on NOTFOUND it is left zeroed. Another tenant's ids are NOTFOUND. */
+
+/* Creates sub (id and secret given by the ingress) for tenant, enabled,
+ * created_ms = updated_ms = now. SCH_STORE_INVALID: bad id, topic (empty,
+ * over SCH_STORE_TOPIC_MAX, a '*' anywhere but a final ".*" or alone), no
+ * url or secret; SCH_STORE_CONFLICT: the id exists. */
+sch_store_rc_t sch_store_sub_create (sch_store_t *self, const char *tenant,
+                                     const proto_subscription_t *sub, int64_t now_ms,
+                                     proto_subscription_t *out);
+
+sch_store_rc_t sch_store_sub_get (sch_store_t *self, const char *tenant, const char *id,
+                                  proto_subscription_t *out);
+
+/* tenant's subscriptions ordered by topic then id (only those of exactly
+ * topic when it is not NULL): up to limit (1..1000) appended to
+ * reply->subscriptions, reply->next set (heap) when more remain. A
+ * malformed cursor is SCH_STORE_INVALID. */
+sch_store_rc_t sch_store_sub_list (sch_store_t *self, const char *tenant, const char *topic,
+                                   uint32_t limit, const char *after, proto_reply_t *reply);
+
+/* Deletes it (out: as it was). Its pending messages still deliver, signed
+ * with the secret they were fanned out with; new events skip it. */
+sch_store_rc_t sch_store_sub_delete (sch_store_t *self, const char *tenant, const char *id,
+                                     proto_subscription_t *out);
+
+/* secret becomes the current secret, the old one previous_secret,
+ * rotated_ms = now: for ZHOOK_SECRET_OVERLAP_HOURS every dispatch of its
+ * messages (pending ones too) carries both signatures. */
+sch_store_rc_t sch_store_sub_rotate (sch_store_t *self, const char *tenant, const char *id,
+                                     const char *secret, int64_t now_ms, proto_subscription_t *out);
+
+/* Applies the fields of changes named by mask (PROTO_SUB_SET_*): enabled
+ * (false: disabled_reason "user"; true: reason and failing_since cleared;
+ * nothing is replayed), rate_limit, description (NULL clears it).
+ * *user_disabled (may be NULL) is set when this disabled it. */
+sch_store_rc_t sch_store_sub_update (sch_store_t *self, const char *tenant, const char *id,
+                                     const proto_subscription_t *changes, uint32_t mask,
+                                     int64_t now_ms, proto_subscription_t *out,
+                                     bool *user_disabled);
+
+/* Event id of tenant: reply->event_id, topic, event_created_ms and the
+ * public records of its messages still stored (each with only its latest
+ * attempt and no response bodies, so a 1,000-message event fits a frame;
+ * GET /v1/messages/{id} has the full history). */
+sch_store_rc_t sch_store_event_get (sch_store_t *self, const char *tenant, const char *id,
+                                    proto_reply_t *reply);
 
 #endif

@@ -879,7 +879,7 @@ test_schema_mismatch_refused (void **state)
     assert_int_equal (mdb_env_open (env, fx->dir, 0, 0600), 0);
     assert_int_equal (mdb_txn_begin (env, NULL, 0, &txn), 0);
     assert_int_equal (mdb_dbi_open (txn, "meta", 0, &meta), 0);
-    uint8_t ver[4] = {0, 0, 0, 2};
+    uint8_t ver[4] = {0, 0, 0, SCH_STORE_SCHEMA + 1};
     MDB_val k = {14, "schema_version"}, v = {4, ver};
     assert_int_equal (mdb_put (txn, meta, &k, &v, 0), 0);
     assert_int_equal (mdb_txn_commit (txn), 0);
@@ -888,6 +888,61 @@ test_schema_mismatch_refused (void **state)
     sch_store_rc_t rc = SCH_STORE_OK;
     assert_null (sch_store_new (fx->dir, 64 << 20, &fx->policy, &rc));
     assert_int_equal (rc, SCH_STORE_ESCHEMA);
+}
+
+/* A schema-1 store (no broker databases) opens: upgraded in place, its
+ * messages intact, and the broker works on it. */
+static void
+test_schema1_upgraded (void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal (s_accept (fx->store, "acme", "msg_old", T0, T0), 202);
+    sch_store_destroy (&fx->store);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi meta, dbi;
+    assert_int_equal (mdb_env_create (&env), 0);
+    assert_int_equal (mdb_env_set_maxdbs (env, 16), 0);
+    assert_int_equal (mdb_env_open (env, fx->dir, 0, 0600), 0);
+    assert_int_equal (mdb_txn_begin (env, NULL, 0, &txn), 0);
+    const char *broker[] = {"subs", "subs_topic", "events", "events_exp", "order"};
+    for (size_t i = 0; i < 5; i++) {
+        assert_int_equal (mdb_dbi_open (txn, broker[i], 0, &dbi), 0);
+        assert_int_equal (mdb_drop (txn, dbi, 1), 0);
+    }
+    assert_int_equal (mdb_dbi_open (txn, "meta", 0, &meta), 0);
+    uint8_t ver[4] = {0, 0, 0, 1};
+    MDB_val k = {14, "schema_version"}, v = {4, ver};
+    assert_int_equal (mdb_put (txn, meta, &k, &v, 0), 0);
+    assert_int_equal (mdb_txn_commit (txn), 0);
+    mdb_env_close (env);
+
+    sch_store_rc_t rc = SCH_STORE_ERROR;
+    fx->store = sch_store_new (fx->dir, 64 << 20, &fx->policy, &rc);
+    assert_non_null (fx->store);
+    assert_int_equal (rc, SCH_STORE_OK);
+    proto_record_t *rec = s_get (fx->store, "acme", "msg_old");
+    assert_non_null (rec);
+    proto_record_destroy (&rec);
+    assert_int_equal (s_count (fx->store, PROTO_ST_SCHEDULED), 1);
+    proto_subscription_t in, out;
+    memset (&in, 0, sizeof in);
+    memset (&out, 0, sizeof out);
+    in.id = "sub_1";
+    in.topic = "a.b";
+    in.url = "https://example.com/s";
+    in.secret = "whsec_c2VjcmV0";
+    assert_int_equal (sch_store_begin (fx->store), SCH_STORE_OK);
+    assert_int_equal (sch_store_sub_create (fx->store, "acme", &in, T0, &out), SCH_STORE_OK);
+    assert_int_equal (sch_store_commit (fx->store), SCH_STORE_OK);
+    proto_subscription_clear (&out);
+    /* the version now reads 2: a second open is plain */
+    sch_store_destroy (&fx->store);
+    fx->store = sch_store_new (fx->dir, 64 << 20, &fx->policy, &rc);
+    assert_non_null (fx->store);
+    sch_store_counts_t c;
+    sch_store_counts (fx->store, &c);
+    assert_int_equal (c.subs_enabled, 1);
 }
 
 static void
@@ -966,6 +1021,7 @@ sch_store_test (void)
         cmocka_unit_test_setup_teardown (test_purge_after_retention, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_durable_across_reopen, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_schema_mismatch_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_schema1_upgraded, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_map_full, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name ("sch_store_test", tests, NULL, NULL);
