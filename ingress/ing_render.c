@@ -136,6 +136,9 @@ ing_render_record (const proto_record_t *r)
     s_set (o, "max_attempts", r->max_attempts ? json_integer (r->max_attempts) : json_null (),
            &failed);
     s_set (o, "timeout_ms", r->timeout_ms ? json_integer (r->timeout_ms) : json_null (), &failed);
+    s_set (o, "ordering_key", s_string_or_null (r->ordering_key), &failed);
+    s_set (o, "subscription_id", s_string_or_null (r->subscription_id), &failed);
+    s_set (o, "event_id", s_string_or_null (r->event_id), &failed);
     for (size_t i = 0; i < r->attempt_count && !failed; i++) {
         json_t *a = s_attempt (&r->attempts[i]);
         if (!a || json_array_append_new (attempts, a))
@@ -201,6 +204,123 @@ ing_render_status (const proto_reply_t *reply)
     for (size_t i = 0; i < reply->stat_count && !failed; i++)
         if (reply->stats[i].name)
             s_set (o, reply->stats[i].name, json_integer (reply->stats[i].value), &failed);
+    if (failed) {
+        json_decref (o);
+        return NULL;
+    }
+    return o;
+}
+
+json_t *
+ing_render_subscription (const proto_subscription_t *sub, bool with_secret)
+{
+    json_t *o = json_object ();
+    json_t *headers = json_object ();
+    if (!o || !headers) {
+        json_decref (o);
+        json_decref (headers);
+        return NULL;
+    }
+    int failed = 0;
+    for (size_t i = 0; i < sub->header_count && !failed; i++)
+        if (sub->headers[i].name)
+            s_set (headers, sub->headers[i].name, s_string_or_null (sub->headers[i].value),
+                   &failed);
+    s_set (o, "id", s_string_or_null (sub->id), &failed);
+    s_set (o, "topic", s_string_or_null (sub->topic), &failed);
+    s_set (o, "url", s_string_or_null (sub->url), &failed);
+    s_set (o, "headers", headers, &failed);
+    s_set (o, "description", s_string_or_null (sub->description), &failed);
+    s_set (o, "enabled", json_boolean (sub->enabled), &failed);
+    s_set (o, "disabled_reason", s_string_or_null (sub->enabled ? NULL : sub->disabled_reason),
+           &failed);
+    s_set (o, "rate_limit", json_integer (sub->rate_limit), &failed);
+    s_set (o, "created_at", ing_render_time (sub->created_ms), &failed);
+    s_set (o, "updated_at", ing_render_time (sub->updated_ms), &failed);
+    s_set (o, "rotated_at", ing_render_time (sub->rotated_ms), &failed);
+    s_set (o, "failing_since", ing_render_time (sub->failing_since_ms), &failed);
+    if (with_secret)
+        s_set (o, "secret", s_string_or_null (sub->secret), &failed);
+    if (failed) {
+        json_decref (o);
+        return NULL;
+    }
+    return o;
+}
+
+json_t *
+ing_render_subscriptions (const proto_reply_t *reply)
+{
+    json_t *o = json_object ();
+    json_t *items = json_array ();
+    if (!o || !items) {
+        json_decref (o);
+        json_decref (items);
+        return NULL;
+    }
+    int failed = 0;
+    for (size_t i = 0; i < reply->subscription_count && !failed; i++) {
+        json_t *sub = ing_render_subscription (&reply->subscriptions[i], false);
+        if (!sub || json_array_append_new (items, sub))
+            failed = 1;
+    }
+    s_set (o, "items", items, &failed);
+    s_set (o, "next", s_string_or_null (reply->next), &failed);
+    if (failed) {
+        json_decref (o);
+        return NULL;
+    }
+    return o;
+}
+
+json_t *
+ing_render_event_accepted (const proto_reply_t *reply, const char *event_id)
+{
+    json_t *o = json_object ();
+    json_t *ids = json_array ();
+    if (!o || !ids) {
+        json_decref (o);
+        json_decref (ids);
+        return NULL;
+    }
+    int failed = 0;
+    for (size_t i = 0; i < reply->item_count && !failed; i++) {
+        const proto_reply_item_t *item = &reply->items[i];
+        if (item->status != 202 || !item->id)
+            continue;
+        json_t *id = s_string_or_null (item->id);
+        if (!id || json_array_append_new (ids, id))
+            failed = 1;
+    }
+    s_set (o, "id", s_string_or_null (reply->event_id ? reply->event_id : event_id), &failed);
+    s_set (o, "messages", ids, &failed);
+    if (failed) {
+        json_decref (o);
+        return NULL;
+    }
+    return o;
+}
+
+json_t *
+ing_render_event (const proto_reply_t *reply)
+{
+    json_t *o = json_object ();
+    json_t *messages = json_array ();
+    if (!o || !messages) {
+        json_decref (o);
+        json_decref (messages);
+        return NULL;
+    }
+    int failed = 0;
+    for (size_t i = 0; i < reply->record_count && !failed; i++) {
+        json_t *r = ing_render_record (&reply->records[i]);
+        if (!r || json_array_append_new (messages, r))
+            failed = 1;
+    }
+    s_set (o, "id", s_string_or_null (reply->event_id), &failed);
+    s_set (o, "topic", s_string_or_null (reply->topic), &failed);
+    s_set (o, "created_at", ing_render_time (reply->event_created_ms), &failed);
+    s_set (o, "messages", messages, &failed);
     if (failed) {
         json_decref (o);
         return NULL;

@@ -10,13 +10,15 @@
 #include "proto/proto.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* "2026-11-22T10:00:00.123Z", or null when ms <= 0 or out of range. */
 json_t *ing_render_time (int64_t ms);
 
 /* {id,url,status,created_at,deliver_at,next_attempt_at|null,ended_at|null,
- *  dead_reason|null,max_attempts,timeout_ms,attempts:[{n,at,status_code|null,
+ *  dead_reason|null,max_attempts,timeout_ms,ordering_key|null,
+ *  subscription_id|null,event_id|null,attempts:[{n,at,status_code|null,
  *  latency_ms,error|null,response_body|null}]} */
 json_t *ing_render_record (const proto_record_t *record);
 
@@ -28,6 +30,22 @@ json_t *ing_render_dead_letters (const proto_reply_t *reply);
 
 /* {"<stat name>": value, ...} */
 json_t *ing_render_status (const proto_reply_t *reply);
+
+/* {id,topic,url,headers:{name:value},description|null,enabled,
+ *  disabled_reason|null,rate_limit,created_at,updated_at|null,
+ *  rotated_at|null,failing_since|null} plus "secret" when with_secret (only
+ *  the answers to create and rotate-secret show it). */
+json_t *ing_render_subscription (const proto_subscription_t *sub, bool with_secret);
+
+/* {"items":[subscriptions without secret],"next":cursor|null} */
+json_t *ing_render_subscriptions (const proto_reply_t *reply);
+
+/* {"id": event id, "messages": [ids of the accepted messages]}; the id is
+ * reply->event_id, or event_id when the reply has none. */
+json_t *ing_render_event_accepted (const proto_reply_t *reply, const char *event_id);
+
+/* {"id","topic","created_at","messages":[records]} */
+json_t *ing_render_event (const proto_reply_t *reply);
 
 /* RFC 9457 problem: {"type":"https://zhook.dev/problems/<slug>","title",
  * "status","detail"[,"errors"]}. errors (an array of {field,message}) is

@@ -285,6 +285,155 @@ test_batch (void **state)
     proto_reply_destroy (&reply);
 }
 
+static void
+s_fill_subscription (proto_subscription_t *sub)
+{
+    sub->id = strdup ("sub_01JD0000000000000000000000");
+    sub->tenant = strdup ("acme");
+    sub->topic = strdup ("order.*");
+    sub->url = strdup ("https://example.com/orders");
+    sub->secret = strdup ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    sub->previous_secret = strdup ("whsec_b2xkc2VjcmV0b2xkc2VjcmV0b2xkc2Vj");
+    sub->headers = calloc (1, sizeof *sub->headers);
+    assert_non_null (sub->headers);
+    sub->headers[0].name = strdup ("X-Team");
+    sub->headers[0].value = strdup ("warehouse");
+    sub->header_count = 1;
+    sub->enabled = true;
+    sub->rate_limit = 25;
+    sub->created_ms = T0;
+    sub->updated_ms = T0 + 1;
+    sub->rotated_ms = T0 + 2;
+}
+
+static void
+test_subscription (void **state)
+{
+    (void)state;
+    proto_subscription_t *sub = proto_subscription_new ();
+    assert_non_null (sub);
+    s_fill_subscription (sub);
+    for (int with_secret = 0; with_secret <= 1; with_secret++) {
+        json_t *o = ing_render_subscription (sub, with_secret);
+        assert_non_null (o);
+        assert_int_equal (json_object_size (o), 12 + with_secret);
+        assert_string_equal (json_string_value (json_object_get (o, "id")), sub->id);
+        assert_string_equal (json_string_value (json_object_get (o, "topic")), "order.*");
+        assert_string_equal (json_string_value (json_object_get (o, "url")), sub->url);
+        assert_string_equal (
+            json_string_value (json_object_get (json_object_get (o, "headers"), "X-Team")),
+            "warehouse");
+        assert_true (json_is_null (json_object_get (o, "description")));
+        assert_true (json_is_true (json_object_get (o, "enabled")));
+        assert_true (json_is_null (json_object_get (o, "disabled_reason")));
+        assert_int_equal (json_integer_value (json_object_get (o, "rate_limit")), 25);
+        s_assert_time (json_object_get (o, "created_at"), T0);
+        s_assert_time (json_object_get (o, "updated_at"), T0 + 1);
+        s_assert_time (json_object_get (o, "rotated_at"), T0 + 2);
+        assert_true (json_is_null (json_object_get (o, "failing_since")));
+        assert_null (json_object_get (o, "tenant"));
+        assert_null (json_object_get (o, "previous_secret"));
+        char *text = json_dumps (o, JSON_COMPACT);
+        assert_non_null (text);
+        /* the secret appears only when asked for, the previous one never */
+        assert_int_equal (strstr (text, "whsec_MfKQ") != NULL, with_secret);
+        assert_null (strstr (text, "whsec_b2xk"));
+        assert_null (strstr (text, "acme"));
+        free (text);
+        json_decref (o);
+    }
+    /* disabled: the reason and the start of the failures show */
+    sub->enabled = false;
+    sub->disabled_reason = strdup ("gone");
+    sub->failing_since_ms = T0 + 3;
+    json_t *o = ing_render_subscription (sub, false);
+    assert_true (json_is_false (json_object_get (o, "enabled")));
+    assert_string_equal (json_string_value (json_object_get (o, "disabled_reason")), "gone");
+    s_assert_time (json_object_get (o, "failing_since"), T0 + 3);
+    json_decref (o);
+    proto_subscription_destroy (&sub);
+
+    /* a list never shows secrets */
+    proto_reply_t *reply = proto_reply_new ();
+    assert_non_null (reply);
+    for (int i = 0; i < 2; i++)
+        s_fill_subscription (proto_reply_add_subscription (reply));
+    reply->next = strdup ("sub-cursor");
+    o = ing_render_subscriptions (reply);
+    assert_non_null (o);
+    assert_int_equal (json_array_size (json_object_get (o, "items")), 2);
+    assert_string_equal (json_string_value (json_object_get (o, "next")), "sub-cursor");
+    char *text = json_dumps (o, JSON_COMPACT);
+    assert_null (strstr (text, "whsec_"));
+    free (text);
+    json_decref (o);
+    proto_reply_destroy (&reply);
+}
+
+static void
+test_event (void **state)
+{
+    (void)state;
+    proto_reply_t *reply = proto_reply_new ();
+    assert_non_null (reply);
+    reply->status = 202;
+    const char *ids[] = {"msg_01JD0000000000000000000001", "msg_01JD0000000000000000000002"};
+    for (int i = 0; i < 2; i++) {
+        proto_reply_item_t *item = proto_reply_add_item (reply);
+        item->id = strdup (ids[i]);
+        item->status = 202;
+    }
+    proto_reply_item_t *refused = proto_reply_add_item (reply);
+    refused->status = 507;
+    json_t *o = ing_render_event_accepted (reply, "evt_01JD0000000000000000000009");
+    assert_non_null (o);
+    assert_int_equal (json_object_size (o), 2);
+    assert_string_equal (json_string_value (json_object_get (o, "id")),
+                         "evt_01JD0000000000000000000009");
+    json_t *messages = json_object_get (o, "messages");
+    assert_int_equal (json_array_size (messages), 2);
+    assert_string_equal (json_string_value (json_array_get (messages, 1)), ids[1]);
+    json_decref (o);
+    /* an idempotent replay names the original event */
+    reply->event_id = strdup ("evt_01JD0000000000000000000001");
+    o = ing_render_event_accepted (reply, "evt_01JD0000000000000000000009");
+    assert_string_equal (json_string_value (json_object_get (o, "id")), reply->event_id);
+    json_decref (o);
+    proto_reply_destroy (&reply);
+
+    /* nobody follows the topic: an empty list, not null */
+    reply = proto_reply_new ();
+    o = ing_render_event_accepted (reply, "evt_01JD0000000000000000000009");
+    assert_true (json_is_array (json_object_get (o, "messages")));
+    assert_int_equal (json_array_size (json_object_get (o, "messages")), 0);
+    json_decref (o);
+    proto_reply_destroy (&reply);
+
+    reply = proto_reply_new ();
+    reply->event_id = strdup ("evt_01JD0000000000000000000001");
+    reply->topic = strdup ("order.created");
+    reply->event_created_ms = T0;
+    proto_record_t *r = proto_reply_add_record (reply);
+    s_fill_record (r, PROTO_ST_DELIVERED);
+    r->subscription_id = strdup ("sub_01JD0000000000000000000000");
+    r->event_id = strdup (reply->event_id);
+    r->ordering_key = strdup ("order-7");
+    o = ing_render_event (reply);
+    assert_non_null (o);
+    assert_int_equal (json_object_size (o), 4);
+    assert_string_equal (json_string_value (json_object_get (o, "id")), reply->event_id);
+    assert_string_equal (json_string_value (json_object_get (o, "topic")), "order.created");
+    s_assert_time (json_object_get (o, "created_at"), T0);
+    json_t *m = json_array_get (json_object_get (o, "messages"), 0);
+    assert_string_equal (json_string_value (json_object_get (m, "status")), "delivered");
+    assert_string_equal (json_string_value (json_object_get (m, "subscription_id")),
+                         "sub_01JD0000000000000000000000");
+    assert_string_equal (json_string_value (json_object_get (m, "event_id")), reply->event_id);
+    assert_string_equal (json_string_value (json_object_get (m, "ordering_key")), "order-7");
+    json_decref (o);
+    proto_reply_destroy (&reply);
+}
+
 int ing_render_test (void);
 
 int
@@ -298,6 +447,8 @@ ing_render_test (void)
         cmocka_unit_test (test_accepted_and_lists),
         cmocka_unit_test (test_problem),
         cmocka_unit_test (test_batch),
+        cmocka_unit_test (test_subscription),
+        cmocka_unit_test (test_event),
     };
     return cmocka_run_group_tests_name ("ing_render_test", tests, NULL, NULL);
 }

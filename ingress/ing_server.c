@@ -19,7 +19,9 @@
 
 #include <civetweb.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +40,14 @@ typedef enum {
     R_DL_LIST,
     R_DL_REPLAY,
     R_STATUS,
+    R_SUB_CREATE,
+    R_SUB_LIST,
+    R_SUB_GET,
+    R_SUB_DELETE,
+    R_SUB_UPDATE,
+    R_SUB_ROTATE,
+    R_EVENT_PUBLISH,
+    R_EVENT_GET,
     R_LIVE,
     R_READY,
     R_METRICS,
@@ -53,6 +63,14 @@ static const char *s_route_names[R__COUNT] = {
     "list_dead_letters",
     "replay_dead_letter",
     "status",
+    "create_subscription",
+    "list_subscriptions",
+    "get_subscription",
+    "delete_subscription",
+    "update_subscription",
+    "rotate_subscription_secret",
+    "publish_event",
+    "get_event",
     "live",
     "ready",
     "metrics",
@@ -60,7 +78,8 @@ static const char *s_route_names[R__COUNT] = {
 };
 
 /* Status codes with their own series; anything else counts as "other". */
-static const int s_codes[] = {200, 202, 400, 401, 404, 405, 409, 413, 415, 422, 429, 500, 503, 507};
+static const int s_codes[] = {200, 201, 202, 400, 401, 404, 405, 409,
+                              413, 415, 422, 429, 500, 503, 507};
 #define S_CODES (sizeof s_codes / sizeof s_codes[0])
 
 typedef enum {
@@ -70,6 +89,11 @@ typedef enum {
     P_DL,
     P_DL_REPLAY,
     P_STATUS,
+    P_SUBS,
+    P_SUB,
+    P_SUB_ROTATE,
+    P_EVENTS,
+    P_EVENT,
     P_LIVE,
     P_READY,
     P_METRICS,
@@ -84,6 +108,11 @@ static const char *s_path_patterns[P__COUNT] = {
     "/v1/dead-letters$",
     "/v1/dead-letters/*/replay$",
     "/v1/status$",
+    "/v1/subscriptions$",
+    "/v1/subscriptions/*$",
+    "/v1/subscriptions/*/rotate-secret$",
+    "/v1/events$",
+    "/v1/events/*$",
     "/live$",
     "/ready$",
     "/metrics$",
@@ -122,6 +151,7 @@ typedef struct {
     s_route_t route;
     char request_id[ING_REQUEST_ID_MAX + 1];
     const char *tenant;
+    const char *noun; /* what a 404 says is missing: "message", "subscription", "event" */
     bool body_read;
     int status;
     json_t *json; /* response body, or */
@@ -316,9 +346,12 @@ static void
 s_reply_refused (s_req_t *req, int status, const char *error)
 {
     switch (status) {
-    case 404:
-        s_problem (req, 404, "no such message", NULL);
+    case 404: {
+        char detail[64];
+        snprintf (detail, sizeof detail, "no such %s", req->noun);
+        s_problem (req, 404, detail, NULL);
         break;
+    }
     case 400:
     case 409:
     case 413:
@@ -336,14 +369,16 @@ s_reply_refused (s_req_t *req, int status, const char *error)
     }
 }
 
-/* Ids, tenant and idempotency of a validated submission. */
+/* Ids ("msg_" or, for an event, "evt_"), tenant and idempotency of a
+ * validated submission. */
 static int
 s_fill_submit (s_req_t *req, proto_submit_t *submit, const char *idem, const char *body,
                size_t size)
 {
+    const char *prefix = submit->topic ? "evt" : "msg";
     for (size_t i = 0; i < submit->item_count; i++) {
         char id[ZH_ID_MAX];
-        if (zh_id_new ("msg", id, sizeof id) || !(submit->items[i].id = strdup (id)))
+        if (zh_id_new (prefix, id, sizeof id) || !(submit->items[i].id = strdup (id)))
             return -1;
     }
     submit->tenant = strdup (req->tenant);
@@ -510,7 +545,7 @@ s_command (s_req_t *req, proto_command_t *cmd)
         s_bridge_failed (req, brc);
         return NULL;
     }
-    if (reply->status != 200) {
+    if (reply->status != 200 && reply->status != 201) {
         s_reply_refused (req, reply->status, reply->error);
         proto_reply_destroy (&reply);
         return NULL;
@@ -566,11 +601,11 @@ s_cursor_ok (const char *s)
     return true;
 }
 
-static void
-s_dead_letters (s_req_t *req)
+/* limit (1..1000, default ING_DL_LIMIT_DEFAULT) and after of a list query
+ * into cmd; false after setting the error response. */
+static bool
+s_page (s_req_t *req, proto_command_t *cmd)
 {
-    if (!s_auth (req))
-        return;
     const char *qs = req->ri->query_string ? req->ri->query_string : "";
     size_t qlen = strlen (qs);
     char limit_text[16], after[ING_CURSOR_MAX + 2];
@@ -584,30 +619,395 @@ s_dead_letters (s_req_t *req)
         if (n <= 0 || !end || *end || limit < 1 || limit > 1000) {
             s_one_error (req, 422, "invalid query parameter", "limit",
                          "must be an integer from 1 to 1000");
-            return;
+            return false;
         }
     }
     n = mg_get_var (qs, qlen, "after", after, sizeof after);
     if (n != -1 && (n <= 0 || !s_cursor_ok (after))) {
         s_one_error (req, 422, "invalid query parameter", "after",
                      "must be the \"next\" cursor of a previous page");
-        return;
+        return false;
     }
-    if (!s_worker (req))
+    if (n > 0 && !(cmd->after = strdup (after))) {
+        s_internal (req, "out of memory");
+        return false;
+    }
+    cmd->limit = (uint32_t)limit;
+    return true;
+}
+
+static void
+s_dead_letters (s_req_t *req)
+{
+    if (!s_auth (req))
         return;
     proto_command_t *cmd = proto_command_new ();
-    if (!cmd || (n > 0 && !(cmd->after = strdup (after)))) {
-        proto_command_destroy (&cmd);
+    if (!cmd) {
         s_internal (req, "out of memory");
         return;
     }
+    if (!s_page (req, cmd) || !s_worker (req)) {
+        proto_command_destroy (&cmd);
+        return;
+    }
     cmd->op = PROTO_OP_DL_LIST;
-    cmd->limit = (uint32_t)limit;
     proto_reply_t *reply = s_command (req, cmd);
     if (reply) {
         json_t *list = ing_render_dead_letters (reply);
         if (list)
             s_respond (req, 200, list);
+        else
+            s_internal (req, "out of memory");
+    }
+    proto_reply_destroy (&reply);
+    proto_command_destroy (&cmd);
+}
+
+/* --- subscriptions and events ------------------------------------------ */
+
+/* A fresh subscription secret: "whsec_" + base64 of 32 bytes from OpenSSL's
+ * CSPRNG (the producer never chose it, so it is as strong as we make it). */
+static int
+s_new_secret (char *buf, size_t size)
+{
+    unsigned char raw[32];
+    if (size < 6 + 4 * ((sizeof raw + 2) / 3) + 1 || RAND_bytes (raw, sizeof raw) != 1)
+        return -1;
+    memcpy (buf, "whsec_", 6);
+    EVP_EncodeBlock ((unsigned char *)buf + 6, raw, sizeof raw);
+    OPENSSL_cleanse (raw, sizeof raw);
+    return 0;
+}
+
+/* The subscription of a SUB_* reply rendered as the response (200 or 201);
+ * with_secret shows its secret, falling back on fallback_secret (the one
+ * this ingress sent) when the reply carries none. */
+static void
+s_respond_subscription (s_req_t *req, int status, const proto_reply_t *reply, bool with_secret,
+                        const char *fallback_secret)
+{
+    if (reply->subscription_count < 1) {
+        s_reply_refused (req, 0, NULL);
+        return;
+    }
+    const proto_subscription_t *sub = &reply->subscriptions[0];
+    json_t *o = ing_render_subscription (sub, with_secret);
+    if (o && with_secret && !sub->secret && fallback_secret &&
+        json_object_set_new (o, "secret", json_string (fallback_secret))) {
+        json_decref (o);
+        o = NULL;
+    }
+    if (!o) {
+        s_internal (req, "out of memory");
+        return;
+    }
+    s_respond (req, status, o);
+    if (status == 201) {
+        char location[96];
+        snprintf (location, sizeof location, "/v1/subscriptions/%s", sub->id ? sub->id : "");
+        s_header (req, "Location", location);
+    }
+}
+
+/* A command about one subscription (id from the path) with an optional
+ * subscription body; consumes nothing. */
+static proto_command_t *
+s_id_command (s_req_t *req, proto_op_t op, const char *id)
+{
+    proto_command_t *cmd = proto_command_new ();
+    if (!cmd || !(cmd->id = strdup (id))) {
+        proto_command_destroy (&cmd);
+        s_internal (req, "out of memory");
+        return NULL;
+    }
+    cmd->op = op;
+    return cmd;
+}
+
+static void
+s_sub_create (s_req_t *req)
+{
+    char *body = NULL;
+    size_t size = 0;
+    proto_command_t *cmd = NULL;
+    proto_reply_t *reply = NULL;
+    json_t *errors = NULL;
+    char secret[64] = "";
+    if (!s_auth (req) || !s_read_json (req, &body, &size))
+        goto out;
+    cmd = proto_command_new ();
+    errors = json_array ();
+    if (!cmd || !errors || !(cmd->subscription = proto_subscription_new ())) {
+        s_internal (req, "out of memory");
+        goto out;
+    }
+    proto_subscription_t *sub = cmd->subscription;
+    ing_valid_rc_t vrc = ing_validate_subscription (body, size, req->server->guard, sub, errors);
+    if (vrc != ING_VALID_OK) {
+        s_invalid (req, vrc, errors);
+        errors = NULL;
+        goto out;
+    }
+    if (!s_worker (req))
+        goto out;
+    char id[ZH_ID_MAX];
+    if (zh_id_new ("sub", id, sizeof id) || !(sub->id = strdup (id)) ||
+        !(sub->tenant = strdup (req->tenant)) ||
+        (!sub->secret &&
+         (s_new_secret (secret, sizeof secret) || !(sub->secret = strdup (secret))))) {
+        s_internal (req, "cannot build the subscription");
+        goto out;
+    }
+    sub->enabled = true;
+    cmd->op = PROTO_OP_SUB_CREATE;
+    reply = s_command (req, cmd);
+    if (reply)
+        s_respond_subscription (req, 201, reply, true, sub->secret);
+out:
+    OPENSSL_cleanse (secret, sizeof secret);
+    json_decref (errors);
+    proto_reply_destroy (&reply);
+    proto_command_destroy (&cmd);
+    free (body);
+}
+
+static void
+s_sub_list (s_req_t *req)
+{
+    if (!s_auth (req))
+        return;
+    proto_command_t *cmd = proto_command_new ();
+    if (!cmd) {
+        s_internal (req, "out of memory");
+        return;
+    }
+    const char *qs = req->ri->query_string ? req->ri->query_string : "";
+    char topic[ING_TOPIC_MAX + 2];
+    int n = mg_get_var (qs, strlen (qs), "topic", topic, sizeof topic);
+    proto_reply_t *reply = NULL;
+    if (n != -1) {
+        const char *why = n == -2  ? "must be 1 to 128 bytes"
+                          : n <= 0 ? "must not be empty"
+                                   : ing_check_topic (topic, true);
+        if (why) {
+            s_one_error (req, 422, "invalid query parameter", "topic", why);
+            goto out;
+        }
+        if (!(cmd->topic = strdup (topic))) {
+            s_internal (req, "out of memory");
+            goto out;
+        }
+    }
+    if (!s_page (req, cmd) || !s_worker (req))
+        goto out;
+    cmd->op = PROTO_OP_SUB_LIST;
+    reply = s_command (req, cmd);
+    if (reply) {
+        json_t *list = ing_render_subscriptions (reply);
+        if (list)
+            s_respond (req, 200, list);
+        else
+            s_internal (req, "out of memory");
+    }
+out:
+    proto_reply_destroy (&reply);
+    proto_command_destroy (&cmd);
+}
+
+/* GET and DELETE /v1/subscriptions/{id}: the subscription, never its secret. */
+static void
+s_sub_by_id (s_req_t *req, proto_op_t op, const char *id)
+{
+    if (!s_auth (req))
+        return;
+    if (!zh_id_valid (id, "sub")) {
+        s_problem (req, 404, "no such subscription", NULL);
+        return;
+    }
+    if (!s_worker (req))
+        return;
+    proto_command_t *cmd = s_id_command (req, op, id);
+    proto_reply_t *reply = cmd ? s_command (req, cmd) : NULL;
+    if (reply)
+        s_respond_subscription (req, 200, reply, false, NULL);
+    proto_reply_destroy (&reply);
+    proto_command_destroy (&cmd);
+}
+
+static void
+s_sub_update (s_req_t *req, const char *id)
+{
+    char *body = NULL;
+    size_t size = 0;
+    proto_command_t *cmd = NULL;
+    proto_reply_t *reply = NULL;
+    if (!s_auth (req))
+        goto out;
+    if (!zh_id_valid (id, "sub")) {
+        s_problem (req, 404, "no such subscription", NULL);
+        goto out;
+    }
+    if (!s_read_json (req, &body, &size))
+        goto out;
+    cmd = s_id_command (req, PROTO_OP_SUB_UPDATE, id);
+    if (!cmd)
+        goto out;
+    json_t *errors = json_array ();
+    if (!errors || !(cmd->subscription = proto_subscription_new ())) {
+        json_decref (errors);
+        s_internal (req, "out of memory");
+        goto out;
+    }
+    ing_valid_rc_t vrc =
+        ing_validate_subscription_update (body, size, cmd->subscription, &cmd->update_mask, errors);
+    if (vrc != ING_VALID_OK) {
+        s_invalid (req, vrc, errors);
+        goto out;
+    }
+    json_decref (errors);
+    if (!s_worker (req))
+        goto out;
+    reply = s_command (req, cmd);
+    if (reply)
+        s_respond_subscription (req, 200, reply, false, NULL);
+out:
+    proto_reply_destroy (&reply);
+    proto_command_destroy (&cmd);
+    free (body);
+}
+
+/* POST /v1/subscriptions/{id}/rotate-secret, body optional ({"secret"}):
+ * the ingress makes the new secret, the scheduler keeps the old one as
+ * previous_secret for the overlap. */
+static void
+s_sub_rotate (s_req_t *req, const char *id)
+{
+    char *body = NULL, *given = NULL;
+    size_t size = 0;
+    proto_command_t *cmd = NULL;
+    proto_reply_t *reply = NULL;
+    char secret[64] = "";
+    if (!s_auth (req))
+        goto out;
+    if (!zh_id_valid (id, "sub")) {
+        s_problem (req, 404, "no such subscription", NULL);
+        goto out;
+    }
+    if (ing_http_has_body (req->conn)) {
+        if (!s_read_json (req, &body, &size))
+            goto out;
+        json_t *errors = json_array ();
+        if (!errors) {
+            s_internal (req, "out of memory");
+            goto out;
+        }
+        ing_valid_rc_t vrc = ing_validate_rotation (body, size, &given, errors);
+        if (vrc != ING_VALID_OK) {
+            s_invalid (req, vrc, errors);
+            goto out;
+        }
+        json_decref (errors);
+    }
+    if (!s_worker (req))
+        goto out;
+    cmd = s_id_command (req, PROTO_OP_SUB_ROTATE, id);
+    if (!cmd)
+        goto out;
+    if (!(cmd->subscription = proto_subscription_new ()) ||
+        (!given && s_new_secret (secret, sizeof secret)) ||
+        !(cmd->subscription->secret = strdup (given ? given : secret))) {
+        s_internal (req, "cannot make a secret");
+        goto out;
+    }
+    reply = s_command (req, cmd);
+    if (reply)
+        s_respond_subscription (req, 200, reply, true, cmd->subscription->secret);
+out:
+    OPENSSL_cleanse (secret, sizeof secret);
+    if (given)
+        OPENSSL_cleanse (given, strlen (given));
+    free (given);
+    proto_reply_destroy (&reply);
+    proto_command_destroy (&cmd);
+    free (body);
+}
+
+static void
+s_event_publish (s_req_t *req)
+{
+    const char *idem;
+    char *body = NULL;
+    size_t size = 0;
+    proto_submit_t *submit = NULL;
+    proto_reply_t *reply = NULL;
+    if (!s_auth (req) || !s_idem_key (req, &idem) || !s_read_json (req, &body, &size))
+        goto out;
+    submit = proto_submit_new ();
+    proto_item_t *item = submit ? proto_submit_add_item (submit) : NULL;
+    json_t *errors = json_array ();
+    if (!item || !errors) {
+        json_decref (errors);
+        s_internal (req, "out of memory");
+        goto out;
+    }
+    ing_valid_rc_t vrc = ing_validate_event (body, size, &submit->topic, item, errors);
+    if (vrc != ING_VALID_OK) {
+        s_invalid (req, vrc, errors);
+        goto out;
+    }
+    json_decref (errors);
+    if (!s_worker (req))
+        goto out;
+    if (s_fill_submit (req, submit, idem, body, size)) {
+        s_internal (req, "cannot build the submission");
+        goto out;
+    }
+    ing_bridge_rc_t brc =
+        ing_bridge_submit (req->worker, submit, req->server->cfg->request_timeout_ms, &reply);
+    if (brc != ING_BRIDGE_OK) {
+        s_bridge_failed (req, brc);
+        goto out;
+    }
+    if (reply->status != 202) {
+        s_reply_refused (req, reply->status, reply->error);
+        goto out;
+    }
+    json_t *accepted = ing_render_event_accepted (reply, submit->items[0].id);
+    if (!accepted) {
+        s_internal (req, "out of memory");
+        goto out;
+    }
+    s_respond (req, 202, accepted);
+    char location[96];
+    snprintf (location, sizeof location, "/v1/events/%s",
+              json_string_value (json_object_get (accepted, "id")));
+    s_header (req, "Location", location);
+    s_replayed (req, reply);
+out:
+    proto_reply_destroy (&reply);
+    proto_submit_destroy (&submit);
+    free (body);
+}
+
+static void
+s_event_get (s_req_t *req, const char *id)
+{
+    if (!s_auth (req))
+        return;
+    if (!zh_id_valid (id, "evt")) {
+        s_problem (req, 404, "no such event", NULL);
+        return;
+    }
+    if (!s_worker (req))
+        return;
+    proto_command_t *cmd = s_id_command (req, PROTO_OP_EVENT_GET, id);
+    proto_reply_t *reply = cmd ? s_command (req, cmd) : NULL;
+    if (reply) {
+        if (!reply->event_id)
+            reply->event_id = strdup (id);
+        json_t *event = reply->event_id ? ing_render_event (reply) : NULL;
+        if (event)
+            s_respond (req, 200, event);
         else
             s_internal (req, "out of memory");
     }
@@ -715,6 +1115,23 @@ s_route_of (const s_req_t *req, s_path_kind_t kind, const char **allow)
         return s_is (req, "POST") ? R_DL_REPLAY : R_OTHER;
     case P_STATUS:
         return s_is (req, "GET") ? R_STATUS : R_OTHER;
+    case P_SUBS:
+        *allow = "GET, POST";
+        return s_is (req, "POST") ? R_SUB_CREATE : s_is (req, "GET") ? R_SUB_LIST : R_OTHER;
+    case P_SUB:
+        *allow = "GET, PATCH, DELETE";
+        return s_is (req, "GET")      ? R_SUB_GET
+               : s_is (req, "DELETE") ? R_SUB_DELETE
+               : s_is (req, "PATCH")  ? R_SUB_UPDATE
+                                      : R_OTHER;
+    case P_SUB_ROTATE:
+        *allow = "POST";
+        return s_is (req, "POST") ? R_SUB_ROTATE : R_OTHER;
+    case P_EVENTS:
+        *allow = "POST";
+        return s_is (req, "POST") ? R_EVENT_PUBLISH : R_OTHER;
+    case P_EVENT:
+        return s_is (req, "GET") ? R_EVENT_GET : R_OTHER;
     case P_LIVE:
         return s_is (req, "GET") ? R_LIVE : R_OTHER;
     case P_READY:
@@ -755,6 +1172,38 @@ s_dispatch (s_req_t *req, s_path_kind_t kind)
         break;
     case R_STATUS:
         s_status (req);
+        break;
+    case R_SUB_CREATE:
+        req->noun = "subscription";
+        s_sub_create (req);
+        break;
+    case R_SUB_LIST:
+        req->noun = "subscription";
+        s_sub_list (req);
+        break;
+    case R_SUB_GET:
+    case R_SUB_DELETE:
+    case R_SUB_UPDATE:
+        req->noun = "subscription";
+        s_segment (uri, "/v1/subscriptions/", NULL, id, sizeof id);
+        if (req->route == R_SUB_UPDATE)
+            s_sub_update (req, id);
+        else
+            s_sub_by_id (req, req->route == R_SUB_GET ? PROTO_OP_SUB_GET : PROTO_OP_SUB_DELETE, id);
+        break;
+    case R_SUB_ROTATE:
+        req->noun = "subscription";
+        s_segment (uri, "/v1/subscriptions/", "/rotate-secret", id, sizeof id);
+        s_sub_rotate (req, id);
+        break;
+    case R_EVENT_PUBLISH:
+        req->noun = "event";
+        s_event_publish (req);
+        break;
+    case R_EVENT_GET:
+        req->noun = "event";
+        s_segment (uri, "/v1/events/", NULL, id, sizeof id);
+        s_event_get (req, id);
         break;
     case R_LIVE:
         s_respond (req, 200, json_pack ("{s:s}", "status", "live"));
@@ -828,6 +1277,7 @@ s_handle (struct mg_connection *conn, void *cbdata)
     req.worker = mg_get_thread_pointer (conn);
     req.start_us = zh_clock_mono_us ();
     req.route = R_OTHER;
+    req.noun = "message";
     zh_gauge_add (req.server->in_flight, 1);
 
     const char *rid = mg_get_header (conn, "X-Request-Id");

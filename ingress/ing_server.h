@@ -8,6 +8,14 @@
  *      GET    /v1/dead-letters              newest first, paginated   200
  *      POST   /v1/dead-letters/{id}/replay  back to scheduled         200 / 409
  *      GET    /v1/status                    scheduler counts          200
+ *      POST   /v1/subscriptions             create (secret shown)     201
+ *      GET    /v1/subscriptions             ?topic=&limit=&after=     200
+ *      GET    /v1/subscriptions/{id}        one subscription          200
+ *      PATCH  /v1/subscriptions/{id}        enabled, rate_limit, description  200
+ *      DELETE /v1/subscriptions/{id}        the deleted subscription  200
+ *      POST   /v1/subscriptions/{id}/rotate-secret  new secret shown  200
+ *      POST   /v1/events                    fan out to subscriptions  202
+ *      GET    /v1/events/{id}               the event and its messages 200
  *      GET    /live  /ready  /metrics       no auth
  *  Every response carries X-Request-Id; errors are application/problem+json.
  *

@@ -26,6 +26,9 @@
 
 #define API_KEY "test-key-1"
 #define KNOWN_ID "msg_01JD0000000000000000000001"
+#define KNOWN_SUB "sub_01JD0000000000000000000001"
+#define KNOWN_EVT "evt_01JD0000000000000000000001"
+#define OLD_SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 typedef enum { FAKE_ANSWER = 0, FAKE_SILENT, FAKE_FULL, FAKE_DOWN } fake_mode_t;
 
@@ -45,6 +48,20 @@ typedef struct {
     size_t item_count;
     proto_op_t op;
     uint32_t limit;
+    char topic[160]; /* submit.topic or command.topic */
+    char item_id[64];
+    char ordering_key[300];
+    char id[64]; /* command.id */
+    char after[300];
+    bool has_sub; /* command.subscription */
+    char sub_id[64];
+    char sub_tenant[64];
+    char sub_topic[160];
+    char sub_url[256];
+    char sub_secret[128];
+    bool sub_enabled;
+    uint32_t sub_rate_limit;
+    uint32_t update_mask;
 } fake_seen_t;
 
 typedef struct {
@@ -86,7 +103,11 @@ s_fake_submit (fixture_t *f, zsock_t *pub, proto_submit_t *s)
     snprintf (seen->reply_to, sizeof seen->reply_to, "%s", s->reply_to);
     snprintf (seen->request_id, sizeof seen->request_id, "%s", s->request_id ? s->request_id : "");
     seen->item_count = s->item_count;
+    snprintf (seen->topic, sizeof seen->topic, "%s", s->topic ? s->topic : "");
     if (s->item_count) {
+        snprintf (seen->item_id, sizeof seen->item_id, "%s", s->items[0].id);
+        snprintf (seen->ordering_key, sizeof seen->ordering_key, "%s",
+                  s->items[0].ordering_key ? s->items[0].ordering_key : "");
         snprintf (seen->url, sizeof seen->url, "%s", s->items[0].url);
         snprintf (seen->payload, sizeof seen->payload, "%.*s", (int)s->items[0].payload_size,
                   (const char *)s->items[0].payload);
@@ -107,6 +128,19 @@ s_fake_submit (fixture_t *f, zsock_t *pub, proto_submit_t *s)
         reply->status = 409;
         reply->error = strdup ("Idempotency-Key reused with another body");
     }
+    else if (s->topic) {
+        /* an event: two followers, or none for "nobody.home" */
+        reply->status = 202;
+        reply->replayed = s->idem_key && !strcmp (s->idem_key, "replay-me");
+        reply->event_id = strdup (reply->replayed ? KNOWN_EVT : s->items[0].id);
+        for (int i = 0; strcmp (s->topic, "nobody.home") && i < 2; i++) {
+            proto_reply_item_t *it = proto_reply_add_item (reply);
+            char id[ZH_ID_MAX];
+            zh_id_new ("msg", id, sizeof id);
+            it->id = strdup (id);
+            it->status = 202;
+        }
+    }
     else {
         reply->status = 202;
         reply->replayed = s->idem_key && !strcmp (s->idem_key, "replay-me");
@@ -121,6 +155,85 @@ s_fake_submit (fixture_t *f, zsock_t *pub, proto_submit_t *s)
     proto_reply_destroy (&reply);
 }
 
+/* The known subscription as the store would answer, secrets included. */
+static void
+s_fake_subscription (proto_subscription_t *sub, const char *secret)
+{
+    sub->id = strdup (KNOWN_SUB);
+    sub->tenant = strdup ("acme");
+    sub->topic = strdup ("order.*");
+    sub->url = strdup ("https://example.com/orders");
+    sub->secret = strdup (secret ? secret : OLD_SECRET);
+    sub->previous_secret = secret ? strdup (OLD_SECRET) : NULL;
+    sub->enabled = true;
+    sub->created_ms = zh_clock_wall_ms ();
+    sub->updated_ms = sub->created_ms;
+}
+
+/* Subscription and event ops; false when c is another op. */
+static bool
+s_fake_broker (proto_command_t *c, proto_reply_t *reply)
+{
+    proto_subscription_t *in = c->subscription;
+    switch (c->op) {
+    case PROTO_OP_SUB_CREATE: {
+        proto_subscription_t *sub = proto_reply_add_subscription (reply);
+        sub->id = strdup (in->id ? in->id : "sub_missing");
+        sub->tenant = strdup (c->tenant);
+        sub->topic = strdup (in->topic);
+        sub->url = strdup (in->url);
+        sub->secret = in->secret ? strdup (in->secret) : NULL;
+        sub->description = in->description ? strdup (in->description) : NULL;
+        sub->enabled = in->enabled;
+        sub->rate_limit = in->rate_limit;
+        sub->created_ms = zh_clock_wall_ms ();
+        reply->status = 201;
+        return true;
+    }
+    case PROTO_OP_SUB_LIST:
+        for (int i = 0; i < 2; i++)
+            s_fake_subscription (proto_reply_add_subscription (reply), NULL);
+        reply->next = strdup ("sub-cursor");
+        return true;
+    case PROTO_OP_SUB_GET:
+    case PROTO_OP_SUB_DELETE:
+    case PROTO_OP_SUB_UPDATE:
+    case PROTO_OP_SUB_ROTATE:
+        if (strcmp (c->id, KNOWN_SUB)) {
+            reply->status = 404;
+            reply->error = strdup ("no such subscription");
+            return true;
+        }
+        proto_subscription_t *sub = proto_reply_add_subscription (reply);
+        s_fake_subscription (sub, c->op == PROTO_OP_SUB_ROTATE ? in->secret : NULL);
+        if (c->op == PROTO_OP_SUB_UPDATE && (c->update_mask & PROTO_SUB_SET_ENABLED)) {
+            sub->enabled = in->enabled;
+            sub->disabled_reason = in->enabled ? NULL : strdup ("user");
+        }
+        if (c->op == PROTO_OP_SUB_UPDATE && (c->update_mask & PROTO_SUB_SET_RATE_LIMIT))
+            sub->rate_limit = in->rate_limit;
+        return true;
+    case PROTO_OP_EVENT_GET:
+        if (strcmp (c->id, KNOWN_EVT)) {
+            reply->status = 404;
+            reply->error = strdup ("no such event");
+            return true;
+        }
+        reply->event_id = strdup (KNOWN_EVT);
+        reply->topic = strdup ("order.created");
+        reply->event_created_ms = zh_clock_wall_ms ();
+        proto_record_t *r = proto_reply_add_record (reply);
+        r->id = strdup (KNOWN_ID);
+        r->url = strdup ("https://example.com/orders");
+        r->status = PROTO_ST_DELIVERED;
+        r->subscription_id = strdup (KNOWN_SUB);
+        r->event_id = strdup (KNOWN_EVT);
+        return true;
+    default:
+        return false;
+    }
+}
+
 static void
 s_fake_command (fixture_t *f, zsock_t *pub, proto_command_t *c)
 {
@@ -129,6 +242,21 @@ s_fake_command (fixture_t *f, zsock_t *pub, proto_command_t *c)
     snprintf (seen->tenant, sizeof seen->tenant, "%s", c->tenant);
     seen->op = c->op;
     seen->limit = c->limit;
+    snprintf (seen->topic, sizeof seen->topic, "%s", c->topic ? c->topic : "");
+    snprintf (seen->id, sizeof seen->id, "%s", c->id ? c->id : "");
+    snprintf (seen->after, sizeof seen->after, "%s", c->after ? c->after : "");
+    seen->update_mask = c->update_mask;
+    proto_subscription_t *sub = c->subscription;
+    seen->has_sub = sub != NULL;
+    snprintf (seen->sub_id, sizeof seen->sub_id, "%s", sub && sub->id ? sub->id : "");
+    snprintf (seen->sub_tenant, sizeof seen->sub_tenant, "%s",
+              sub && sub->tenant ? sub->tenant : "");
+    snprintf (seen->sub_topic, sizeof seen->sub_topic, "%s", sub && sub->topic ? sub->topic : "");
+    snprintf (seen->sub_url, sizeof seen->sub_url, "%s", sub && sub->url ? sub->url : "");
+    snprintf (seen->sub_secret, sizeof seen->sub_secret, "%s",
+              sub && sub->secret ? sub->secret : "");
+    seen->sub_enabled = sub && sub->enabled;
+    seen->sub_rate_limit = sub ? sub->rate_limit : 0;
     pthread_mutex_unlock (&seen->mutex);
     atomic_fetch_add (&seen->commands, 1);
     if (atomic_load (&seen->mode) == FAKE_SILENT)
@@ -136,7 +264,9 @@ s_fake_command (fixture_t *f, zsock_t *pub, proto_command_t *c)
     proto_reply_t *reply = proto_reply_new ();
     reply->corr = c->corr;
     reply->status = 200;
-    if (c->op == PROTO_OP_STATUS) {
+    if (s_fake_broker (c, reply))
+        ; /* answered */
+    else if (c->op == PROTO_OP_STATUS) {
         proto_reply_add_stat (reply, "scheduled", 7);
         proto_reply_add_stat (reply, "dead", 1);
     }
@@ -332,6 +462,17 @@ s_metric (fixture_t *f, const char *series)
     snprintf (line, sizeof line, "\n%s", series); /* a sample, not the HELP line */
     const char *p = strstr (r.body, line);
     return p ? strtoll (p + strlen (line), NULL, 10) : -1;
+}
+
+/* The series once it reaches at least want (the counter is bumped just
+ * after the response is sent), or its value at a 2 s deadline. */
+static int64_t
+s_metric_at_least (fixture_t *f, const char *series, int64_t want)
+{
+    int64_t deadline = zh_clock_mono_ms () + 2000, value;
+    while ((value = s_metric (f, series)) < want && zh_clock_mono_ms () < deadline)
+        usleep (10 * 1000);
+    return value;
 }
 
 static const char *s_auth_json[] = {"Authorization: Bearer " API_KEY,
@@ -775,6 +916,350 @@ test_scheduler_down (void **state)
     assert_int_equal (r.status, 200);
 }
 
+/* --- subscriptions and events ------------------------------------------ */
+
+/* Copies a seen string under the mutex. */
+static void
+s_seen (fixture_t *f, const char *field, char *buf, size_t size)
+{
+    pthread_mutex_lock (&f->seen.mutex);
+    snprintf (buf, size, "%s", field);
+    pthread_mutex_unlock (&f->seen.mutex);
+}
+
+static void
+test_subscription_create (void **state)
+{
+    fixture_t *f = *state;
+    response_t r;
+    char buf[256], seen[256];
+    int64_t created_before =
+        s_metric (f, "zhook_ingress_requests_total{route=\"create_subscription\",code=\"201\"} ");
+    s_http (f, "POST", "/v1/subscriptions",
+            "{\"topic\":\"order.*\",\"url\":\"https://example.com/orders\",\"description\":\"wh\","
+            "\"rate_limit\":50,\"headers\":{\"X-Team\":\"a\"}}",
+            s_auth_json, &r);
+    assert_int_equal (r.status, 201);
+    json_t *o = s_json (&r);
+    const char *id = json_string_value (json_object_get (o, "id"));
+    assert_non_null (id);
+    assert_true (zh_id_valid (id, "sub"));
+    assert_non_null (s_header (&r, "Location", buf, sizeof buf));
+    snprintf (seen, sizeof seen, "/v1/subscriptions/%s", id);
+    assert_string_equal (buf, seen);
+    /* a generated secret: whsec_ + base64 of 32 random bytes, shown once */
+    const char *secret = json_string_value (json_object_get (o, "secret"));
+    assert_non_null (secret);
+    assert_int_equal (strncmp (secret, "whsec_", 6), 0);
+    assert_int_equal (strlen (secret), 6 + 44);
+    assert_string_equal (json_string_value (json_object_get (o, "topic")), "order.*");
+    assert_true (json_is_true (json_object_get (o, "enabled")));
+    assert_int_equal (json_integer_value (json_object_get (o, "rate_limit")), 50);
+    assert_null (json_object_get (o, "previous_secret"));
+    /* what the scheduler got: the same id and secret, this tenant, enabled */
+    pthread_mutex_lock (&f->seen.mutex);
+    assert_int_equal (f->seen.op, PROTO_OP_SUB_CREATE);
+    assert_true (f->seen.has_sub);
+    assert_string_equal (f->seen.sub_id, id);
+    assert_string_equal (f->seen.sub_secret, secret);
+    assert_string_equal (f->seen.sub_tenant, "acme");
+    assert_string_equal (f->seen.tenant, "acme");
+    assert_string_equal (f->seen.sub_topic, "order.*");
+    assert_string_equal (f->seen.sub_url, "https://example.com/orders");
+    assert_true (f->seen.sub_enabled);
+    assert_int_equal (f->seen.sub_rate_limit, 50);
+    pthread_mutex_unlock (&f->seen.mutex);
+    char first[128];
+    snprintf (first, sizeof first, "%s", secret);
+    json_decref (o);
+    assert_int_equal (
+        s_metric_at_least (
+            f, "zhook_ingress_requests_total{route=\"create_subscription\",code=\"201\"} ",
+            created_before + 1),
+        created_before + 1);
+
+    /* each generated secret is new; a given one is kept */
+    s_http (f, "POST", "/v1/subscriptions", "{\"topic\":\"*\",\"url\":\"https://example.com/\"}",
+            s_auth_json, &r);
+    assert_int_equal (r.status, 201);
+    o = s_json (&r);
+    assert_string_not_equal (json_string_value (json_object_get (o, "secret")), first);
+    json_decref (o);
+    s_http (f, "POST", "/v1/subscriptions",
+            "{\"topic\":\"a\",\"url\":\"https://example.com/\",\"secret\":\"" OLD_SECRET "\"}",
+            s_auth_json, &r);
+    assert_int_equal (r.status, 201);
+    o = s_json (&r);
+    assert_string_equal (json_string_value (json_object_get (o, "secret")), OLD_SECRET);
+    json_decref (o);
+
+    /* invalid bodies never reach the scheduler */
+    int before = atomic_load (&f->seen.commands);
+    s_http (f, "POST", "/v1/subscriptions",
+            "{\"topic\":\"Order.*\",\"url\":\"http://127.0.0.1/\",\"rate_limit\":20000}",
+            s_auth_json, &r);
+    assert_int_equal (r.status, 422);
+    o = s_json (&r);
+    assert_int_equal (json_array_size (json_object_get (o, "errors")), 3);
+    json_decref (o);
+    s_http (f, "POST", "/v1/subscriptions", "{\"topic\":", s_auth_json, &r);
+    assert_int_equal (r.status, 400);
+    const char *none[] = {"Content-Type: application/json", NULL};
+    s_http (f, "POST", "/v1/subscriptions", "{\"topic\":\"a\",\"url\":\"https://e.com/\"}", none,
+            &r);
+    assert_int_equal (r.status, 401);
+    assert_int_equal (atomic_load (&f->seen.commands), before);
+    s_http (f, "PUT", "/v1/subscriptions", "{}", s_auth_json, &r);
+    assert_int_equal (r.status, 405);
+    assert_non_null (s_header (&r, "Allow", buf, sizeof buf));
+    assert_string_equal (buf, "GET, POST");
+}
+
+static void
+test_subscription_read_and_change (void **state)
+{
+    fixture_t *f = *state;
+    response_t r;
+    char buf[256];
+    /* get, delete: never the secret */
+    const char *methods[] = {"GET", "DELETE"};
+    proto_op_t ops[] = {PROTO_OP_SUB_GET, PROTO_OP_SUB_DELETE};
+    for (int i = 0; i < 2; i++) {
+        s_http (f, methods[i], "/v1/subscriptions/" KNOWN_SUB, NULL, s_auth_json, &r);
+        assert_int_equal (r.status, 200);
+        assert_null (strstr (r.body, "whsec_"));
+        json_t *o = s_json (&r);
+        assert_string_equal (json_string_value (json_object_get (o, "id")), KNOWN_SUB);
+        assert_null (json_object_get (o, "secret"));
+        json_decref (o);
+        pthread_mutex_lock (&f->seen.mutex);
+        assert_int_equal (f->seen.op, ops[i]);
+        assert_string_equal (f->seen.id, KNOWN_SUB);
+        pthread_mutex_unlock (&f->seen.mutex);
+    }
+    /* unknown: the scheduler's 404 names a subscription; malformed: 404 without asking */
+    s_http (f, "GET", "/v1/subscriptions/sub_01JD0000000000000000000009", NULL, s_auth_json, &r);
+    assert_int_equal (r.status, 404);
+    assert_non_null (strstr (r.body, "no such subscription"));
+    int before = atomic_load (&f->seen.commands);
+    const char *malformed[] = {"/v1/subscriptions/" KNOWN_ID, "/v1/subscriptions/sub_x",
+                               "/v1/subscriptions/", NULL};
+    for (const char **p = malformed; *p; p++) {
+        s_http (f, "GET", *p, NULL, s_auth_json, &r);
+        assert_int_equal (r.status, 404);
+    }
+    s_http (f, "POST", "/v1/subscriptions/sub_x/rotate-secret", NULL, s_auth_json, &r);
+    assert_int_equal (r.status, 404);
+    s_http (f, "PATCH", "/v1/subscriptions/sub_x", "{\"enabled\":true}", s_auth_json, &r);
+    assert_int_equal (r.status, 404);
+    assert_int_equal (atomic_load (&f->seen.commands), before);
+    s_http (f, "PUT", "/v1/subscriptions/" KNOWN_SUB, "{}", s_auth_json, &r);
+    assert_int_equal (r.status, 405);
+    assert_non_null (s_header (&r, "Allow", buf, sizeof buf));
+    assert_string_equal (buf, "GET, PATCH, DELETE");
+
+    /* PATCH: the fields given, their mask bits */
+    s_http (f, "PATCH", "/v1/subscriptions/" KNOWN_SUB, "{\"enabled\":false,\"rate_limit\":9}",
+            s_auth_json, &r);
+    assert_int_equal (r.status, 200);
+    json_t *o = s_json (&r);
+    assert_true (json_is_false (json_object_get (o, "enabled")));
+    assert_string_equal (json_string_value (json_object_get (o, "disabled_reason")), "user");
+    assert_int_equal (json_integer_value (json_object_get (o, "rate_limit")), 9);
+    assert_null (json_object_get (o, "secret"));
+    json_decref (o);
+    pthread_mutex_lock (&f->seen.mutex);
+    assert_int_equal (f->seen.op, PROTO_OP_SUB_UPDATE);
+    assert_int_equal (f->seen.update_mask, PROTO_SUB_SET_ENABLED | PROTO_SUB_SET_RATE_LIMIT);
+    assert_false (f->seen.sub_enabled);
+    assert_int_equal (f->seen.sub_rate_limit, 9);
+    pthread_mutex_unlock (&f->seen.mutex);
+    before = atomic_load (&f->seen.commands);
+    s_http (f, "PATCH", "/v1/subscriptions/" KNOWN_SUB, "{}", s_auth_json, &r);
+    assert_int_equal (r.status, 422);
+    s_http (f, "PATCH", "/v1/subscriptions/" KNOWN_SUB, "{\"url\":\"https://e.com/\"}", s_auth_json,
+            &r);
+    assert_int_equal (r.status, 422);
+    assert_non_null (strstr (r.body, "\"field\":\"url\""));
+    assert_int_equal (atomic_load (&f->seen.commands), before);
+
+    /* rotate: a new generated secret, shown once */
+    s_http (f, "POST", "/v1/subscriptions/" KNOWN_SUB "/rotate-secret", NULL, s_auth_json, &r);
+    assert_int_equal (r.status, 200);
+    o = s_json (&r);
+    const char *secret = json_string_value (json_object_get (o, "secret"));
+    assert_non_null (secret);
+    assert_int_equal (strlen (secret), 50);
+    assert_string_not_equal (secret, OLD_SECRET);
+    assert_null (strstr (r.body, OLD_SECRET)); /* the previous one is never shown */
+    s_seen (f, f->seen.sub_secret, buf, sizeof buf);
+    assert_string_equal (buf, secret);
+    json_decref (o);
+    pthread_mutex_lock (&f->seen.mutex);
+    assert_int_equal (f->seen.op, PROTO_OP_SUB_ROTATE);
+    assert_string_equal (f->seen.id, KNOWN_SUB);
+    pthread_mutex_unlock (&f->seen.mutex);
+    /* or the one given */
+    const char *given = "{\"secret\":\"whsec_QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZn\"}";
+    s_http (f, "POST", "/v1/subscriptions/" KNOWN_SUB "/rotate-secret", given, s_auth_json, &r);
+    assert_int_equal (r.status, 200);
+    assert_non_null (strstr (r.body, "whsec_QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZn"));
+    s_http (f, "POST", "/v1/subscriptions/" KNOWN_SUB "/rotate-secret", "{\"secret\":\"x\"}",
+            s_auth_json, &r);
+    assert_int_equal (r.status, 422);
+    s_http (f, "POST", "/v1/subscriptions/sub_01JD0000000000000000000009/rotate-secret", NULL,
+            s_auth_json, &r);
+    assert_int_equal (r.status, 404);
+}
+
+static void
+test_subscription_list (void **state)
+{
+    fixture_t *f = *state;
+    response_t r;
+    s_http (f, "GET", "/v1/subscriptions", NULL, s_auth_json, &r);
+    assert_int_equal (r.status, 200);
+    assert_null (strstr (r.body, "whsec_"));
+    json_t *o = s_json (&r);
+    assert_int_equal (json_array_size (json_object_get (o, "items")), 2);
+    assert_string_equal (json_string_value (json_object_get (o, "next")), "sub-cursor");
+    json_decref (o);
+    pthread_mutex_lock (&f->seen.mutex);
+    assert_int_equal (f->seen.op, PROTO_OP_SUB_LIST);
+    assert_int_equal (f->seen.limit, 100);
+    assert_string_equal (f->seen.topic, "");
+    pthread_mutex_unlock (&f->seen.mutex);
+    s_http (f, "GET", "/v1/subscriptions?topic=order.*&limit=5&after=sub-cursor", NULL, s_auth_json,
+            &r);
+    assert_int_equal (r.status, 200);
+    pthread_mutex_lock (&f->seen.mutex);
+    assert_string_equal (f->seen.topic, "order.*");
+    assert_int_equal (f->seen.limit, 5);
+    assert_string_equal (f->seen.after, "sub-cursor");
+    pthread_mutex_unlock (&f->seen.mutex);
+    const char *bad[] = {"/v1/subscriptions?topic=", "/v1/subscriptions?topic=Order",
+                         "/v1/subscriptions?topic=a..b", "/v1/subscriptions?limit=0", NULL};
+    int before = atomic_load (&f->seen.commands);
+    for (const char **p = bad; *p; p++) {
+        s_http (f, "GET", *p, NULL, s_auth_json, &r);
+        assert_int_equal (r.status, 422);
+    }
+    assert_int_equal (atomic_load (&f->seen.commands), before);
+}
+
+static void
+test_events (void **state)
+{
+    fixture_t *f = *state;
+    response_t r;
+    char buf[256], location[256];
+    const char *headers[] = {"Authorization: Bearer " API_KEY, "Content-Type: application/json",
+                             "Idempotency-Key: evt-1", NULL};
+    const char *body = "{\"topic\":\"order.created\",\"payload\":{\"n\":1},\"delay_ms\":5,"
+                       "\"ordering_key\":\"order-7\"}";
+    s_http (f, "POST", "/v1/events", body, headers, &r);
+    assert_int_equal (r.status, 202);
+    json_t *o = s_json (&r);
+    assert_int_equal (json_object_size (o), 2);
+    const char *id = json_string_value (json_object_get (o, "id"));
+    assert_true (zh_id_valid (id, "evt"));
+    json_t *messages = json_object_get (o, "messages");
+    assert_int_equal (json_array_size (messages), 2);
+    assert_true (zh_id_valid (json_string_value (json_array_get (messages, 0)), "msg"));
+    assert_non_null (s_header (&r, "Location", location, sizeof location));
+    snprintf (buf, sizeof buf, "/v1/events/%s", id);
+    assert_string_equal (location, buf);
+    assert_null (s_header (&r, "Idempotent-Replayed", buf, sizeof buf));
+    /* one submit: topic set, the event as its only item, url empty */
+    pthread_mutex_lock (&f->seen.mutex);
+    assert_string_equal (f->seen.topic, "order.created");
+    assert_int_equal (f->seen.item_count, 1);
+    assert_string_equal (f->seen.item_id, id);
+    assert_string_equal (f->seen.url, "");
+    assert_string_equal (f->seen.payload, "{\"n\":1}");
+    assert_string_equal (f->seen.ordering_key, "order-7");
+    assert_string_equal (f->seen.idem_key, "evt-1");
+    assert_string_equal (f->seen.tenant, "acme");
+    pthread_mutex_unlock (&f->seen.mutex);
+    json_decref (o);
+
+    /* a topic nobody follows: 202 and no messages */
+    s_http (f, "POST", "/v1/events", "{\"topic\":\"nobody.home\",\"payload\":1}", s_auth_json, &r);
+    assert_int_equal (r.status, 202);
+    o = s_json (&r);
+    assert_true (json_is_array (json_object_get (o, "messages")));
+    assert_int_equal (json_array_size (json_object_get (o, "messages")), 0);
+    json_decref (o);
+
+    /* an idempotent replay answers the original event */
+    const char *replay[] = {"Authorization: Bearer " API_KEY, "Content-Type: application/json",
+                            "Idempotency-Key: replay-me", NULL};
+    s_http (f, "POST", "/v1/events", "{\"topic\":\"a\",\"payload\":1}", replay, &r);
+    assert_int_equal (r.status, 202);
+    assert_non_null (s_header (&r, "Idempotent-Replayed", buf, sizeof buf));
+    assert_non_null (strstr (r.body, KNOWN_EVT));
+    const char *conflict[] = {"Authorization: Bearer " API_KEY, "Content-Type: application/json",
+                              "Idempotency-Key: conflict", NULL};
+    s_http (f, "POST", "/v1/events", "{\"topic\":\"a\",\"payload\":1}", conflict, &r);
+    assert_int_equal (r.status, 409);
+
+    /* invalid: never submitted */
+    int before = atomic_load (&f->seen.submits);
+    s_http (f, "POST", "/v1/events", "{\"topic\":\"order.*\",\"payload\":1}", s_auth_json, &r);
+    assert_int_equal (r.status, 422);
+    assert_non_null (strstr (r.body, "\"field\":\"topic\""));
+    s_http (f, "POST", "/v1/events", "{\"topic\":\"a\"}", s_auth_json, &r);
+    assert_int_equal (r.status, 422);
+    assert_int_equal (atomic_load (&f->seen.submits), before);
+    s_http (f, "GET", "/v1/events", NULL, s_auth_json, &r);
+    assert_int_equal (r.status, 405);
+
+    /* the event and its messages */
+    s_http (f, "GET", "/v1/events/" KNOWN_EVT, NULL, s_auth_json, &r);
+    assert_int_equal (r.status, 200);
+    o = s_json (&r);
+    assert_string_equal (json_string_value (json_object_get (o, "id")), KNOWN_EVT);
+    assert_string_equal (json_string_value (json_object_get (o, "topic")), "order.created");
+    assert_true (json_is_string (json_object_get (o, "created_at")));
+    json_t *m = json_array_get (json_object_get (o, "messages"), 0);
+    assert_string_equal (json_string_value (json_object_get (m, "subscription_id")), KNOWN_SUB);
+    assert_string_equal (json_string_value (json_object_get (m, "status")), "delivered");
+    json_decref (o);
+    pthread_mutex_lock (&f->seen.mutex);
+    assert_int_equal (f->seen.op, PROTO_OP_EVENT_GET);
+    assert_string_equal (f->seen.id, KNOWN_EVT);
+    pthread_mutex_unlock (&f->seen.mutex);
+    s_http (f, "GET", "/v1/events/evt_01JD0000000000000000000009", NULL, s_auth_json, &r);
+    assert_int_equal (r.status, 404);
+    assert_non_null (strstr (r.body, "no such event"));
+    before = atomic_load (&f->seen.commands);
+    s_http (f, "GET", "/v1/events/" KNOWN_ID, NULL, s_auth_json, &r);
+    assert_int_equal (r.status, 404);
+    assert_int_equal (atomic_load (&f->seen.commands), before);
+    assert_true (
+        s_metric_at_least (f, "zhook_ingress_requests_total{route=\"publish_event\",code=\"202\"} ",
+                           3) >= 3);
+}
+
+static void
+test_message_ordering_key (void **state)
+{
+    fixture_t *f = *state;
+    response_t r;
+    char buf[300];
+    s_http (f, "POST", "/v1/messages",
+            "{\"url\":\"https://example.com/\",\"payload\":1,\"ordering_key\":\"customer-1\"}",
+            s_auth_json, &r);
+    assert_int_equal (r.status, 202);
+    s_seen (f, f->seen.ordering_key, buf, sizeof buf);
+    assert_string_equal (buf, "customer-1");
+    assert_int_equal (f->seen.topic[0], 0);
+    s_http (f, "POST", "/v1/messages",
+            "{\"url\":\"https://example.com/\",\"payload\":1,\"ordering_key\":\"\"}", s_auth_json,
+            &r);
+    assert_int_equal (r.status, 422);
+}
+
 int ing_server_test (void);
 
 int
@@ -790,6 +1275,11 @@ ing_server_test (void)
         cmocka_unit_test_setup (test_get_cancel, s_reset),
         cmocka_unit_test_setup (test_dead_letters_and_status, s_reset),
         cmocka_unit_test_setup (test_batch, s_reset),
+        cmocka_unit_test_setup (test_subscription_create, s_reset),
+        cmocka_unit_test_setup (test_subscription_read_and_change, s_reset),
+        cmocka_unit_test_setup (test_subscription_list, s_reset),
+        cmocka_unit_test_setup (test_events, s_reset),
+        cmocka_unit_test_setup (test_message_ordering_key, s_reset),
         cmocka_unit_test_setup (test_scheduler_failures, s_reset),
         cmocka_unit_test_setup (test_scheduler_down, s_reset),
     };

@@ -1,6 +1,7 @@
-/*  ing_validate.c — checks every field of a message before it reaches the
- *  scheduler, so that the scheduler can trust what it stores and a producer
- *  learns of every mistake at once (422 with each field named).
+/*  ing_validate.c — checks every field of a message, subscription or event
+ *  before it reaches the scheduler, so that the scheduler can trust what it
+ *  stores and a producer learns of every mistake at once (422 with each
+ *  field named).
  *
  *  Unknown top-level fields are refused rather than ignored: a misspelt
  *  "delay_ms" would otherwise silently mean "deliver now". */
@@ -227,11 +228,62 @@ ing_check_idempotency_key (const char *key)
     return NULL;
 }
 
+const char *
+ing_check_ordering_key (const char *key)
+{
+    return ing_check_idempotency_key (key);
+}
+
+/* Topics are matched by the scheduler with plain byte compares: one case,
+ * one separator and no escapes keep "order.*" cheap and unambiguous. */
+const char *
+ing_check_topic (const char *topic, bool pattern)
+{
+    size_t n = strlen (topic);
+    if (n == 0 || n > ING_TOPIC_MAX)
+        return "must be 1 to 128 bytes";
+    if (strchr (topic, '*')) {
+        if (!pattern)
+            return "an event topic cannot contain * (wildcards are for subscriptions)";
+        if (strcmp (topic, "*") == 0)
+            return NULL;
+        if (n < 3 || strcmp (topic + n - 2, ".*") != 0 || memchr (topic, '*', n - 1))
+            return "* is allowed only as the whole topic (\"*\") or as the last segment "
+                   "(\"order.*\")";
+        n -= 2; /* check the prefix */
+    }
+    size_t segment = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = topic[i];
+        if (c == '.') {
+            if (segment == 0)
+                return "must not have an empty segment (a leading, trailing or double dot)";
+            segment = 0;
+        }
+        else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')
+            segment++;
+        else
+            return "must be dot-separated segments of lowercase a-z, 0-9, _ and -";
+    }
+    if (segment == 0)
+        return "must not have an empty segment (a leading, trailing or double dot)";
+    return NULL;
+}
+
+const char *
+ing_check_subscription_secret (const char *secret)
+{
+    if (strncmp (secret, "whsec_", 6) != 0 || strchr (secret, ' '))
+        return "must be one whsec_ key (standard base64 of 24 to 64 bytes)";
+    return ing_check_secret (secret) ? "must be one whsec_ key (standard base64 of 24 to 64 bytes)"
+                                     : NULL;
+}
+
 /* --- one message ------------------------------------------------------- */
 
-static const char *s_known_fields[] = {"url",        "payload", "deliver_at",
-                                       "delay_ms",   "headers", "max_attempts",
-                                       "timeout_ms", "secret",  NULL};
+static const char *s_known_fields[] = {
+    "url",          "payload",    "deliver_at", "delay_ms",     "headers",
+    "max_attempts", "timeout_ms", "secret",     "ordering_key", NULL};
 
 static void
 s_item_clear (proto_item_t *item)
@@ -244,6 +296,7 @@ s_item_clear (proto_item_t *item)
     }
     free (item->headers);
     free (item->secret);
+    free (item->ordering_key);
     char *id = item->id;
     memset (item, 0, sizeof *item);
     item->id = id;
@@ -269,8 +322,34 @@ s_int_field (const json_t *obj, const char *name, int64_t min, int64_t max, cons
     return 0;
 }
 
+/* Refuses every key of obj not in known (NULL-terminated); 1 when one was. */
 static int
-s_headers (const json_t *v, const char *prefix, proto_item_t *item, json_t *errors, int *oom)
+s_unknown_fields (const json_t *obj, const char **known, const char *prefix, json_t *errors,
+                  int *oom)
+{
+    int bad = 0;
+    const char *key;
+    json_t *value;
+    json_object_foreach ((json_t *)obj, key, value)
+    {
+        bool found = false;
+        for (const char **k = known; *k && !found; k++)
+            found = !strcmp (*k, key);
+        if (!found) {
+            *oom |= s_add (errors, prefix, key, "unknown field") != 0;
+            bad = 1;
+        }
+    }
+    return bad;
+}
+
+typedef struct {
+    proto_header_t *headers;
+    size_t header_count;
+} s_header_list_t;
+
+static int
+s_headers (const json_t *v, const char *prefix, s_header_list_t *list, json_t *errors, int *oom)
 {
     char field[ING_FIELD_MAX];
     int bad = 0;
@@ -285,8 +364,8 @@ s_headers (const json_t *v, const char *prefix, proto_item_t *item, json_t *erro
     }
     if (n == 0)
         return 0;
-    item->headers = calloc (n, sizeof *item->headers);
-    if (!item->headers) {
+    list->headers = calloc (n, sizeof *list->headers);
+    if (!list->headers) {
         *oom = 1;
         return -1;
     }
@@ -303,24 +382,73 @@ s_headers (const json_t *v, const char *prefix, proto_item_t *item, json_t *erro
         if (!why)
             why = ing_check_header_value (json_string_value (value));
         if (!why)
-            for (size_t i = 0; i < item->header_count; i++)
-                if (!strcasecmp (item->headers[i].name, name))
+            for (size_t i = 0; i < list->header_count; i++)
+                if (!strcasecmp (list->headers[i].name, name))
                     why = "header given twice (names are case-insensitive)";
         if (why) {
             *oom |= ing_errors_add (errors, field, why) != 0;
             bad = 1;
             continue;
         }
-        proto_header_t *h = &item->headers[item->header_count];
+        proto_header_t *h = &list->headers[list->header_count];
         h->name = strdup (name);
         h->value = strdup (json_string_value (value));
-        item->header_count++;
+        list->header_count++;
         if (!h->name || !h->value) {
             *oom = 1;
             return -1;
         }
     }
     return bad ? -1 : 0;
+}
+
+/* deliver_at xor delay_ms into item; 1 when invalid (errors added). */
+static int
+s_due (const json_t *obj, const char *prefix, proto_item_t *item, json_t *errors, int *oom)
+{
+    int bad = 0;
+    const json_t *deliver_at = json_object_get (obj, "deliver_at");
+    int64_t delay = 0;
+    int has_delay = s_int_field (obj, "delay_ms", 0, ING_DELAY_MAX_MS, prefix, errors, &delay, oom);
+    if (has_delay < 0)
+        bad = 1;
+    else if (has_delay == 0)
+        item->delay_ms = delay;
+    if (deliver_at) {
+        int64_t ms = 0;
+        if (has_delay != 1) {
+            *oom |=
+                s_add (errors, prefix, "deliver_at", "give deliver_at or delay_ms, not both") != 0;
+            bad = 1;
+        }
+        else if (!json_is_string (deliver_at) ||
+                 zh_time_parse (json_string_value (deliver_at), &ms) != 0) {
+            *oom |= s_add (errors, prefix, "deliver_at",
+                           "must be an RFC 3339 date-time such as 2026-11-22T10:00:00Z") != 0;
+            bad = 1;
+        }
+        else
+            item->deliver_at_ms = ms;
+    }
+    return bad;
+}
+
+/* Optional ordering_key into item; 1 when invalid (errors added). */
+static int
+s_ordering_key (const json_t *obj, const char *prefix, proto_item_t *item, json_t *errors, int *oom)
+{
+    const json_t *key = json_object_get (obj, "ordering_key");
+    if (!key)
+        return 0;
+    const char *why = json_is_string (key) ? ing_check_ordering_key (json_string_value (key))
+                                           : "must be a string";
+    if (why) {
+        *oom |= s_add (errors, prefix, "ordering_key", why) != 0;
+        return 1;
+    }
+    if (!(item->ordering_key = strdup (json_string_value (key))))
+        *oom = 1;
+    return 0;
 }
 
 ing_valid_rc_t
@@ -339,18 +467,7 @@ ing_validate_item (const json_t *obj, const char *prefix, const zh_netguard_t *g
         return ING_VALID_INVALID;
     }
 
-    const char *key;
-    json_t *value;
-    json_object_foreach ((json_t *)obj, key, value)
-    {
-        bool known = false;
-        for (const char **k = s_known_fields; *k && !known; k++)
-            known = !strcmp (*k, key);
-        if (!known) {
-            oom |= s_add (errors, prefix, key, "unknown field") != 0;
-            bad = 1;
-        }
-    }
+    bad |= s_unknown_fields (obj, s_known_fields, prefix, errors, &oom);
 
     /* url */
     const json_t *url = json_object_get (obj, "url");
@@ -388,36 +505,18 @@ ing_validate_item (const json_t *obj, const char *prefix, const zh_netguard_t *g
         }
     }
 
-    /* deliver_at xor delay_ms */
-    const json_t *deliver_at = json_object_get (obj, "deliver_at");
-    int64_t delay = 0;
-    int has_delay =
-        s_int_field (obj, "delay_ms", 0, ING_DELAY_MAX_MS, prefix, errors, &delay, &oom);
-    if (has_delay < 0)
-        bad = 1;
-    else if (has_delay == 0)
-        item->delay_ms = delay;
-    if (deliver_at) {
-        int64_t ms = 0;
-        if (has_delay != 1) {
-            oom |=
-                s_add (errors, prefix, "deliver_at", "give deliver_at or delay_ms, not both") != 0;
-            bad = 1;
-        }
-        else if (!json_is_string (deliver_at) ||
-                 zh_time_parse (json_string_value (deliver_at), &ms) != 0) {
-            oom |= s_add (errors, prefix, "deliver_at",
-                          "must be an RFC 3339 date-time such as 2026-11-22T10:00:00Z") != 0;
-            bad = 1;
-        }
-        else
-            item->deliver_at_ms = ms;
-    }
+    bad |= s_due (obj, prefix, item, errors, &oom);
+    bad |= s_ordering_key (obj, prefix, item, errors, &oom);
 
     /* headers */
     const json_t *headers = json_object_get (obj, "headers");
-    if (headers && s_headers (headers, prefix, item, errors, &oom))
-        bad = 1;
+    if (headers) {
+        s_header_list_t list = {NULL, 0};
+        if (s_headers (headers, prefix, &list, errors, &oom))
+            bad = 1;
+        item->headers = list.headers;
+        item->header_count = list.header_count;
+    }
 
     /* max_attempts, timeout_ms: 0 on the wire means "scheduler default" */
     int64_t n;
@@ -576,4 +675,248 @@ out:
     json_decref (list);
     json_decref (root);
     return rc;
+}
+
+/* --- subscriptions and events ------------------------------------------ */
+
+static void
+s_subscription_reset (proto_subscription_t *sub)
+{
+    proto_subscription_clear (sub);
+    memset (sub, 0, sizeof *sub);
+}
+
+/* A required or optional string field checked by check (NULL: any string
+ * up to max bytes); copied into *out. 1 when invalid (errors added). */
+static int
+s_string_field (const json_t *obj, const char *name, bool required, size_t max,
+                const char *(*check) (const char *), char **out, json_t *errors, int *oom)
+{
+    const json_t *v = json_object_get (obj, name);
+    const char *why = NULL;
+    if (!v)
+        why = required ? "is required" : NULL;
+    else if (!json_is_string (v))
+        why = "must be a string";
+    else if (check)
+        why = check (json_string_value (v));
+    else if (json_string_length (v) > max ||
+             strlen (json_string_value (v)) != json_string_length (v))
+        why = "must be at most 1024 bytes, without NUL";
+    if (why) {
+        *oom |= s_add (errors, "", name, why) != 0;
+        return 1;
+    }
+    if (v && !(*out = strdup (json_string_value (v))))
+        *oom = 1;
+    return 0;
+}
+
+static const char *
+s_check_pattern (const char *topic)
+{
+    return ing_check_topic (topic, true);
+}
+
+static const char *
+s_check_event_topic (const char *topic)
+{
+    return ing_check_topic (topic, false);
+}
+
+/* rate_limit into sub; 1 when invalid. */
+static int
+s_rate_limit (const json_t *obj, proto_subscription_t *sub, json_t *errors, int *oom, bool *set)
+{
+    int64_t n = 0;
+    int rc = s_int_field (obj, "rate_limit", 0, ING_RATE_LIMIT_MAX, "", errors, &n, oom);
+    if (rc == 0) {
+        sub->rate_limit = (uint32_t)n;
+        *set = true;
+    }
+    return rc < 0;
+}
+
+static const char *s_subscription_fields[] = {"topic",       "url",        "secret", "headers",
+                                              "description", "rate_limit", NULL};
+
+ing_valid_rc_t
+ing_validate_subscription (const char *body, size_t size, const zh_netguard_t *guard,
+                           proto_subscription_t *sub, json_t *errors)
+{
+    ing_valid_rc_t rc;
+    json_t *root = s_parse (body, size, errors, &rc);
+    if (!root)
+        return rc;
+    int oom = 0, bad = 0;
+    if (!json_is_object (root)) {
+        json_decref (root);
+        return ing_errors_add (errors, "body", "must be a JSON object") ? ING_VALID_ENOMEM
+                                                                        : ING_VALID_INVALID;
+    }
+    bad |= s_unknown_fields (root, s_subscription_fields, "", errors, &oom);
+    bad |= s_string_field (root, "topic", true, 0, s_check_pattern, &sub->topic, errors, &oom);
+
+    const json_t *url = json_object_get (root, "url");
+    const char *why = !url                    ? "is required"
+                      : !json_is_string (url) ? "must be a string"
+                                              : ing_check_url (json_string_value (url), guard);
+    if (why) {
+        oom |= s_add (errors, "", "url", why) != 0;
+        bad = 1;
+    }
+    else if (!(sub->url = strdup (json_string_value (url))))
+        oom = 1;
+
+    bad |= s_string_field (root, "secret", false, 0, ing_check_subscription_secret, &sub->secret,
+                           errors, &oom);
+    bad |= s_string_field (root, "description", false, ING_DESCRIPTION_MAX, NULL, &sub->description,
+                           errors, &oom);
+    const json_t *headers = json_object_get (root, "headers");
+    if (headers) {
+        s_header_list_t list = {NULL, 0};
+        if (s_headers (headers, "", &list, errors, &oom))
+            bad = 1;
+        sub->headers = list.headers;
+        sub->header_count = list.header_count;
+    }
+    bool set = false;
+    bad |= s_rate_limit (root, sub, errors, &oom, &set);
+    json_decref (root);
+    if (oom || bad) {
+        s_subscription_reset (sub);
+        return oom ? ING_VALID_ENOMEM : ING_VALID_INVALID;
+    }
+    return ING_VALID_OK;
+}
+
+static const char *s_update_fields[] = {"enabled", "rate_limit", "description", NULL};
+
+ing_valid_rc_t
+ing_validate_subscription_update (const char *body, size_t size, proto_subscription_t *sub,
+                                  uint32_t *mask, json_t *errors)
+{
+    *mask = 0;
+    ing_valid_rc_t rc;
+    json_t *root = s_parse (body, size, errors, &rc);
+    if (!root)
+        return rc;
+    int oom = 0, bad = 0;
+    if (!json_is_object (root)) {
+        json_decref (root);
+        return ing_errors_add (errors, "body", "must be a JSON object") ? ING_VALID_ENOMEM
+                                                                        : ING_VALID_INVALID;
+    }
+    bad |= s_unknown_fields (root, s_update_fields, "", errors, &oom);
+    const json_t *enabled = json_object_get (root, "enabled");
+    if (enabled && !json_is_boolean (enabled)) {
+        oom |= s_add (errors, "", "enabled", "must be true or false") != 0;
+        bad = 1;
+    }
+    else if (enabled) {
+        sub->enabled = json_is_true (enabled);
+        *mask |= PROTO_SUB_SET_ENABLED;
+    }
+    bool set = false;
+    bad |= s_rate_limit (root, sub, errors, &oom, &set);
+    if (set)
+        *mask |= PROTO_SUB_SET_RATE_LIMIT;
+    const json_t *description = json_object_get (root, "description");
+    if (json_is_null (description)) /* null clears it */
+        *mask |= PROTO_SUB_SET_DESCRIPTION;
+    else if (description) {
+        int before = bad;
+        bad |= s_string_field (root, "description", false, ING_DESCRIPTION_MAX, NULL,
+                               &sub->description, errors, &oom);
+        if (bad == before)
+            *mask |= PROTO_SUB_SET_DESCRIPTION;
+    }
+    if (!bad && !oom && *mask == 0) {
+        oom |= ing_errors_add (errors, "body",
+                               "give at least one of enabled, rate_limit, description") != 0;
+        bad = 1;
+    }
+    json_decref (root);
+    if (oom || bad) {
+        s_subscription_reset (sub);
+        *mask = 0;
+        return oom ? ING_VALID_ENOMEM : ING_VALID_INVALID;
+    }
+    return ING_VALID_OK;
+}
+
+static const char *s_rotation_fields[] = {"secret", NULL};
+
+ing_valid_rc_t
+ing_validate_rotation (const char *body, size_t size, char **secret, json_t *errors)
+{
+    *secret = NULL;
+    ing_valid_rc_t rc;
+    json_t *root = s_parse (body, size, errors, &rc);
+    if (!root)
+        return rc;
+    int oom = 0, bad = 0;
+    if (!json_is_object (root)) {
+        json_decref (root);
+        return ing_errors_add (errors, "body", "must be a JSON object") ? ING_VALID_ENOMEM
+                                                                        : ING_VALID_INVALID;
+    }
+    bad |= s_unknown_fields (root, s_rotation_fields, "", errors, &oom);
+    bad |= s_string_field (root, "secret", false, 0, ing_check_subscription_secret, secret, errors,
+                           &oom);
+    json_decref (root);
+    if (oom || bad) {
+        free (*secret);
+        *secret = NULL;
+        return oom ? ING_VALID_ENOMEM : ING_VALID_INVALID;
+    }
+    return ING_VALID_OK;
+}
+
+static const char *s_event_fields[] = {"topic",    "payload",      "deliver_at",
+                                       "delay_ms", "ordering_key", NULL};
+
+ing_valid_rc_t
+ing_validate_event (const char *body, size_t size, char **topic, proto_item_t *item, json_t *errors)
+{
+    *topic = NULL;
+    ing_valid_rc_t rc;
+    json_t *root = s_parse (body, size, errors, &rc);
+    if (!root)
+        return rc;
+    int oom = 0, bad = 0;
+    if (!json_is_object (root)) {
+        json_decref (root);
+        return ing_errors_add (errors, "body", "must be a JSON object") ? ING_VALID_ENOMEM
+                                                                        : ING_VALID_INVALID;
+    }
+    bad |= s_unknown_fields (root, s_event_fields, "", errors, &oom);
+    bad |= s_string_field (root, "topic", true, 0, s_check_event_topic, topic, errors, &oom);
+    const json_t *payload = json_object_get (root, "payload");
+    if (!payload) {
+        oom |= s_add (errors, "", "payload", "is required") != 0;
+        bad = 1;
+    }
+    else {
+        char *text = json_dumps (payload, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (!text)
+            oom = 1;
+        else {
+            item->payload = (uint8_t *)text;
+            item->payload_size = strlen (text);
+        }
+    }
+    bad |= s_due (root, "", item, errors, &oom);
+    bad |= s_ordering_key (root, "", item, errors, &oom);
+    /* the scheduler fills each fanned-out message's url from its subscription */
+    if (!bad && !oom && !(item->url = strdup ("")))
+        oom = 1;
+    json_decref (root);
+    if (oom || bad) {
+        s_item_clear (item);
+        free (*topic);
+        *topic = NULL;
+        return oom ? ING_VALID_ENOMEM : ING_VALID_INVALID;
+    }
+    return ING_VALID_OK;
 }

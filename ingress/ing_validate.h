@@ -1,4 +1,5 @@
-/*  ing_validate.h — request bodies of POST /v1/messages(/batch) to wire items.
+/*  ing_validate.h — request bodies of POST /v1/messages(/batch),
+ *  /v1/subscriptions (create, update) and /v1/events to wire structs.
  *
  *  Pure functions: bytes in, a filled proto_item_t (or submit) out, or a list
  *  of {field, message} errors. No I/O, no clock, no logging; the HTTP layer
@@ -32,6 +33,10 @@
 #define ING_BATCH_MAX 1000
 #define ING_SECRET_MIN_BYTES 24 /* per whsec_ key of a secret list */
 #define ING_SECRET_MAX_BYTES 64
+#define ING_TOPIC_MAX 128
+#define ING_DESCRIPTION_MAX 1024
+#define ING_RATE_LIMIT_MAX 10000 /* deliveries per second of one subscription */
+#define ING_ORDERING_KEY_MAX 255
 
 typedef enum {
     ING_VALID_OK = 0,
@@ -77,5 +82,40 @@ const char *ing_check_header_name (const char *name);
 const char *ing_check_header_value (const char *value);
 /* Idempotency-Key: 1..255 printable ASCII characters. */
 const char *ing_check_idempotency_key (const char *key);
+/* ordering_key: 1..255 printable ASCII characters. */
+const char *ing_check_ordering_key (const char *key);
+/* A topic: 1..128 bytes of dot-separated, non-empty segments of [a-z0-9_-].
+ * pattern (a subscription's topic) also allows "*" alone (every topic) or a
+ * last segment "*" ("order.*": every topic below "order", at least one more
+ * segment); an event's topic (pattern false) never contains "*". */
+const char *ing_check_topic (const char *topic, bool pattern);
+/* A subscription's own secret: exactly one whsec_ key, as ing_check_secret. */
+const char *ing_check_subscription_secret (const char *secret);
+
+/* Body of POST /v1/subscriptions: {topic, url, secret?, headers?,
+ * description?, rate_limit?}. sub must be zeroed; on ING_VALID_OK topic,
+ * url, headers, description, rate_limit and (when given) secret are set
+ * (heap, owned by sub); id, tenant, enabled and a generated secret are the
+ * caller's. On error sub is cleared again. */
+ing_valid_rc_t ing_validate_subscription (const char *body, size_t size, const zh_netguard_t *guard,
+                                          proto_subscription_t *sub, json_t *errors);
+
+/* Body of PATCH /v1/subscriptions/{id}: at least one of {"enabled": bool,
+ * "rate_limit": 0..10000, "description": string | null}. Sets those fields
+ * of sub (zeroed) and the PROTO_SUB_SET_* bits in *mask. */
+ing_valid_rc_t ing_validate_subscription_update (const char *body, size_t size,
+                                                 proto_subscription_t *sub, uint32_t *mask,
+                                                 json_t *errors);
+
+/* Body of POST /v1/subscriptions/{id}/rotate-secret: {} or {"secret":
+ * "whsec_..."}. *secret is the given one (heap, caller frees) or NULL. */
+ing_valid_rc_t ing_validate_rotation (const char *body, size_t size, char **secret, json_t *errors);
+
+/* Body of POST /v1/events: {topic, payload, deliver_at? | delay_ms?,
+ * ordering_key?}. On ING_VALID_OK *topic (heap, caller frees) is set and
+ * item (zeroed except id) holds payload, due time, ordering_key and an empty
+ * url; on error both are cleared. */
+ing_valid_rc_t ing_validate_event (const char *body, size_t size, char **topic, proto_item_t *item,
+                                   json_t *errors);
 
 #endif

@@ -1,4 +1,5 @@
-/*  ing_validate_test.c — every field rule of POST /v1/messages(/batch). */
+/*  ing_validate_test.c — every field rule of POST /v1/messages(/batch),
+ *  /v1/subscriptions (create, update, rotate-secret) and /v1/events. */
 #include "ingress/ing_validate.h"
 #include "common/zh_clock.h"
 
@@ -661,6 +662,331 @@ test_url_guard (void **state)
             fail_msg ("refused with the guard lifted: %s", *u);
 }
 
+/* --- ordering keys, topics, subscriptions, events ---------------------- */
+
+static void
+test_ordering_key (void **state)
+{
+    fixture_t *f = *state;
+    s_accepted (f, "{\"url\":\"http://a.b/\",\"payload\":1,\"ordering_key\":\"customer 42\"}");
+    assert_string_equal (f->item->ordering_key, "customer 42");
+    s_reset (f);
+    s_accepted (f, "{\"url\":\"http://a.b/\",\"payload\":1}");
+    assert_null (f->item->ordering_key);
+    s_reset (f);
+    char body[600], key[300];
+    memset (key, 'k', 255);
+    key[255] = 0;
+    snprintf (body, sizeof body, "{\"url\":\"http://a.b/\",\"payload\":1,\"ordering_key\":\"%s\"}",
+              key);
+    s_accepted (f, body);
+    assert_int_equal (strlen (f->item->ordering_key), 255);
+    s_reset (f);
+    key[255] = 'k';
+    key[256] = 0;
+    snprintf (body, sizeof body, "{\"url\":\"http://a.b/\",\"payload\":1,\"ordering_key\":\"%s\"}",
+              key);
+    s_refused (f, body, "ordering_key");
+    assert_null (f->item->ordering_key);
+    s_refused (f, "{\"url\":\"http://a.b/\",\"payload\":1,\"ordering_key\":\"\"}", "ordering_key");
+    s_refused (f, "{\"url\":\"http://a.b/\",\"payload\":1,\"ordering_key\":\"a\\nb\"}",
+               "ordering_key");
+    s_refused (f, "{\"url\":\"http://a.b/\",\"payload\":1,\"ordering_key\":\"caf\\u00e9\"}",
+               "ordering_key");
+    s_refused (f, "{\"url\":\"http://a.b/\",\"payload\":1,\"ordering_key\":7}", "ordering_key");
+    /* in a batch too, named by position */
+    proto_submit_t *submit = proto_submit_new ();
+    assert_non_null (submit);
+    json_t *results = NULL;
+    const char *batch = "{\"messages\":[{\"url\":\"http://a.b/\",\"payload\":1,\"ordering_key\":"
+                        "\"k1\"},{\"url\":\"http://a.b/\",\"payload\":2,\"ordering_key\":\"\"}]}";
+    assert_int_equal (ing_validate_batch (batch, strlen (batch), NULL, submit, &results, f->errors),
+                      ING_VALID_OK);
+    assert_int_equal (submit->item_count, 1);
+    assert_string_equal (submit->items[0].ordering_key, "k1");
+    assert_true (s_has_error (json_array_get (results, 1), "messages[1].ordering_key"));
+    json_decref (results);
+    proto_submit_destroy (&submit);
+}
+
+static void
+test_topic_rules (void **state)
+{
+    (void)state;
+    const char *events_ok[] = {"order", "order.created", "a.b.c", "snake_case.kebab-case.v2", "0",
+                               NULL};
+    for (const char **t = events_ok; *t; t++) {
+        if (ing_check_topic (*t, false) || ing_check_topic (*t, true))
+            fail_msg ("topic %s refused", *t);
+    }
+    const char *patterns_only[] = {"*", "order.*", "a.b.*", NULL};
+    for (const char **t = patterns_only; *t; t++) {
+        if (ing_check_topic (*t, true))
+            fail_msg ("pattern %s refused", *t);
+        assert_non_null (ing_check_topic (*t, false));
+    }
+    const char *never[] = {"",     ".",     "a.",          ".a",    "a..b",    "Order", "a b",
+                           "a/b",  "a.*.b", "*.a",         "a*",    "a.b*",    "**",    ".*",
+                           "a.**", "*a",    "caf\xc3\xa9", "a.*.*", "order:x", NULL};
+    for (const char **t = never; *t; t++) {
+        if (!ing_check_topic (*t, true) || !ing_check_topic (*t, false))
+            fail_msg ("topic \"%s\" accepted", *t);
+    }
+    char topic[200];
+    memset (topic, 'a', 128);
+    topic[128] = 0;
+    assert_null (ing_check_topic (topic, false));
+    topic[126] = '.';
+    topic[127] = '*';
+    assert_null (ing_check_topic (topic, true));
+    memset (topic, 'a', 129);
+    topic[129] = 0;
+    assert_non_null (ing_check_topic (topic, false));
+    assert_non_null (ing_check_topic (topic, true));
+}
+
+static ing_valid_rc_t
+s_validate_sub (fixture_t *f, const char *body, proto_subscription_t *sub)
+{
+    json_array_clear (f->errors);
+    memset (sub, 0, sizeof *sub);
+    return ing_validate_subscription (body, strlen (body), f->guard, sub, f->errors);
+}
+
+static void
+s_sub_refused (fixture_t *f, const char *body, const char *field)
+{
+    proto_subscription_t sub;
+    ing_valid_rc_t rc = s_validate_sub (f, body, &sub);
+    if (rc != ING_VALID_INVALID || !s_has_error (f->errors, field)) {
+        char *dump = json_dumps (f->errors, JSON_COMPACT);
+        print_error ("body %s: rc %d, errors %s (wanted field %s)\n", body, (int)rc,
+                     dump ? dump : "?", field);
+        free (dump);
+        fail ();
+    }
+    /* nothing kept */
+    assert_null (sub.topic);
+    assert_null (sub.url);
+    assert_null (sub.secret);
+    assert_null (sub.headers);
+    assert_null (sub.description);
+}
+
+static void
+test_subscription_body (void **state)
+{
+    fixture_t *f = *state;
+    proto_subscription_t sub;
+    const char *full = "{\"topic\":\"order.*\",\"url\":\"https://hooks.example.com/o\","
+                       "\"secret\":\"" VALID_SECRET "\",\"headers\":{\"X-Team\":\"wh\"},"
+                       "\"description\":\"warehouse\",\"rate_limit\":10000}";
+    assert_int_equal (s_validate_sub (f, full, &sub), ING_VALID_OK);
+    assert_string_equal (sub.topic, "order.*");
+    assert_string_equal (sub.url, "https://hooks.example.com/o");
+    assert_string_equal (sub.secret, VALID_SECRET);
+    assert_int_equal (sub.header_count, 1);
+    assert_string_equal (sub.headers[0].name, "X-Team");
+    assert_string_equal (sub.headers[0].value, "wh");
+    assert_string_equal (sub.description, "warehouse");
+    assert_int_equal (sub.rate_limit, 10000);
+    assert_null (sub.id);
+    proto_subscription_clear (&sub);
+
+    assert_int_equal (s_validate_sub (f, "{\"topic\":\"*\",\"url\":\"http://a.b/\"}", &sub),
+                      ING_VALID_OK);
+    assert_null (sub.secret); /* the ingress generates one */
+    assert_int_equal (sub.rate_limit, 0);
+    proto_subscription_clear (&sub);
+
+    s_sub_refused (f, "{\"url\":\"http://a.b/\"}", "topic");
+    s_sub_refused (f, "{\"topic\":\"order\"}", "url");
+    s_sub_refused (f, "{\"topic\":\"Order\",\"url\":\"http://a.b/\"}", "topic");
+    s_sub_refused (f, "{\"topic\":\"a.*.b\",\"url\":\"http://a.b/\"}", "topic");
+    s_sub_refused (f, "{\"topic\":7,\"url\":\"http://a.b/\"}", "topic");
+    s_sub_refused (f, "{\"topic\":\"a\",\"url\":\"ftp://a.b/\"}", "url");
+    s_sub_refused (f, "{\"topic\":\"a\",\"url\":\"http://a.b/\",\"rate_limit\":10001}",
+                   "rate_limit");
+    s_sub_refused (f, "{\"topic\":\"a\",\"url\":\"http://a.b/\",\"rate_limit\":-1}", "rate_limit");
+    s_sub_refused (f, "{\"topic\":\"a\",\"url\":\"http://a.b/\",\"rate_limit\":1.5}", "rate_limit");
+    s_sub_refused (f, "{\"topic\":\"a\",\"url\":\"http://a.b/\",\"headers\":{\"Host\":\"x\"}}",
+                   "headers.Host");
+    s_sub_refused (f, "{\"topic\":\"a\",\"url\":\"http://a.b/\",\"description\":5}", "description");
+    s_sub_refused (f, "{\"topic\":\"a\",\"url\":\"http://a.b/\",\"enabled\":true}", "enabled");
+    /* a subscription secret is exactly one whsec_ key */
+    s_sub_refused (f, "{\"topic\":\"a\",\"url\":\"http://a.b/\",\"secret\":\"" ED_KEY "\"}",
+                   "secret");
+    s_sub_refused (f,
+                   "{\"topic\":\"a\",\"url\":\"http://a.b/\",\"secret\":\"" VALID_SECRET
+                   " " SECRET_36 "\"}",
+                   "secret");
+    s_sub_refused (f, "{\"topic\":\"a\",\"url\":\"http://a.b/\",\"secret\":\"whsec_c2hvcnQ=\"}",
+                   "secret");
+    s_sub_refused (f, "[1]", "body");
+    /* description: 1024 bytes at most */
+    char body[1300], text[1100];
+    memset (text, 'd', 1024);
+    text[1024] = 0;
+    snprintf (body, sizeof body, "{\"topic\":\"a\",\"url\":\"http://a.b/\",\"description\":\"%s\"}",
+              text);
+    assert_int_equal (s_validate_sub (f, body, &sub), ING_VALID_OK);
+    proto_subscription_clear (&sub);
+    text[1024] = 'd';
+    text[1025] = 0;
+    snprintf (body, sizeof body, "{\"topic\":\"a\",\"url\":\"http://a.b/\",\"description\":\"%s\"}",
+              text);
+    s_sub_refused (f, body, "description");
+    /* every error at once */
+    s_sub_refused (f, "{\"topic\":\"\",\"url\":\"x\",\"rate_limit\":\"5\",\"zz\":1}", "zz");
+    assert_true (s_has_error (f->errors, "topic") && s_has_error (f->errors, "url") &&
+                 s_has_error (f->errors, "rate_limit"));
+    /* malformed JSON */
+    assert_int_equal (s_validate_sub (f, "{", &sub), ING_VALID_MALFORMED);
+    /* the address guard applies as for messages */
+    const char *bad_cidr = NULL;
+    f->guard = zh_netguard_new (false, NULL, &bad_cidr);
+    assert_non_null (f->guard);
+    s_sub_refused (f, "{\"topic\":\"a\",\"url\":\"http://10.0.0.1/\"}", "url");
+}
+
+static void
+test_subscription_update (void **state)
+{
+    fixture_t *f = *state;
+    proto_subscription_t sub;
+    uint32_t mask = 99;
+    struct {
+        const char *body;
+        ing_valid_rc_t rc;
+        uint32_t mask;
+        const char *field;
+    } cases[] = {
+        {"{\"enabled\":false}", ING_VALID_OK, PROTO_SUB_SET_ENABLED, NULL},
+        {"{\"enabled\":true,\"rate_limit\":5}", ING_VALID_OK,
+         PROTO_SUB_SET_ENABLED | PROTO_SUB_SET_RATE_LIMIT, NULL},
+        {"{\"description\":\"x\"}", ING_VALID_OK, PROTO_SUB_SET_DESCRIPTION, NULL},
+        {"{\"description\":null}", ING_VALID_OK, PROTO_SUB_SET_DESCRIPTION, NULL},
+        {"{\"rate_limit\":0}", ING_VALID_OK, PROTO_SUB_SET_RATE_LIMIT, NULL},
+        {"{}", ING_VALID_INVALID, 0, "body"},
+        {"{\"enabled\":\"no\"}", ING_VALID_INVALID, 0, "enabled"},
+        {"{\"enabled\":1}", ING_VALID_INVALID, 0, "enabled"},
+        {"{\"rate_limit\":10001}", ING_VALID_INVALID, 0, "rate_limit"},
+        {"{\"description\":[]}", ING_VALID_INVALID, 0, "description"},
+        {"{\"topic\":\"a\"}", ING_VALID_INVALID, 0, "topic"},
+        {"{\"url\":\"http://a.b/\",\"enabled\":true}", ING_VALID_INVALID, 0, "url"},
+        {"[]", ING_VALID_INVALID, 0, "body"},
+        {"nope", ING_VALID_MALFORMED, 0, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_array_clear (f->errors);
+        memset (&sub, 0, sizeof sub);
+        ing_valid_rc_t rc = ing_validate_subscription_update (cases[i].body, strlen (cases[i].body),
+                                                              &sub, &mask, f->errors);
+        if (rc != cases[i].rc || mask != cases[i].mask ||
+            (cases[i].field && !s_has_error (f->errors, cases[i].field)))
+            fail_msg ("case %s: rc %d mask %u", cases[i].body, (int)rc, mask);
+        if (rc == ING_VALID_OK && (mask & PROTO_SUB_SET_DESCRIPTION))
+            assert_true (strcmp (cases[i].body, "{\"description\":null}") == 0 ? !sub.description
+                                                                               : !!sub.description);
+        if (rc != ING_VALID_OK)
+            assert_null (sub.description);
+        proto_subscription_clear (&sub);
+    }
+    memset (&sub, 0, sizeof sub);
+    const char *body = "{\"enabled\":false,\"rate_limit\":7}";
+    assert_int_equal (
+        ing_validate_subscription_update (body, strlen (body), &sub, &mask, f->errors),
+        ING_VALID_OK);
+    assert_false (sub.enabled);
+    assert_int_equal (sub.rate_limit, 7);
+}
+
+static void
+test_rotation_body (void **state)
+{
+    fixture_t *f = *state;
+    char *secret = (char *)"x";
+    assert_int_equal (ing_validate_rotation ("{}", 2, &secret, f->errors), ING_VALID_OK);
+    assert_null (secret);
+    const char *given = "{\"secret\":\"" SECRET_36 "\"}";
+    assert_int_equal (ing_validate_rotation (given, strlen (given), &secret, f->errors),
+                      ING_VALID_OK);
+    assert_string_equal (secret, SECRET_36);
+    free (secret);
+    const char *bad[] = {"{\"secret\":\"nope\"}", "{\"secret\":\"" ED_KEY "\"}", "{\"sec\":1}",
+                         "[]", NULL};
+    for (const char **b = bad; *b; b++) {
+        json_array_clear (f->errors);
+        assert_int_equal (ing_validate_rotation (*b, strlen (*b), &secret, f->errors),
+                          ING_VALID_INVALID);
+        assert_null (secret);
+        assert_true (json_array_size (f->errors) > 0);
+    }
+}
+
+static ing_valid_rc_t
+s_validate_event (fixture_t *f, const char *body, char **topic)
+{
+    json_array_clear (f->errors);
+    s_reset (f);
+    return ing_validate_event (body, strlen (body), topic, f->item, f->errors);
+}
+
+static void
+test_event_body (void **state)
+{
+    fixture_t *f = *state;
+    char *topic = NULL;
+    assert_int_equal (s_validate_event (f,
+                                        "{\"topic\":\"order.created\",\"payload\":{\"id\": 7},"
+                                        "\"delay_ms\":1500,\"ordering_key\":\"order-7\"}",
+                                        &topic),
+                      ING_VALID_OK);
+    assert_string_equal (topic, "order.created");
+    assert_string_equal (f->item->url, ""); /* filled per subscription by the scheduler */
+    assert_int_equal (f->item->payload_size, 8);
+    assert_memory_equal (f->item->payload, "{\"id\":7}", 8);
+    assert_int_equal (f->item->delay_ms, 1500);
+    assert_string_equal (f->item->ordering_key, "order-7");
+    free (topic);
+    assert_int_equal (s_validate_event (f,
+                                        "{\"topic\":\"a\",\"payload\":null,\"deliver_at\":"
+                                        "\"2030-01-01T00:00:00Z\"}",
+                                        &topic),
+                      ING_VALID_OK);
+    assert_true (f->item->deliver_at_ms > 0);
+    assert_null (f->item->ordering_key);
+    free (topic);
+    struct {
+        const char *body;
+        const char *field;
+    } bad[] = {
+        {"{\"payload\":1}", "topic"},
+        {"{\"topic\":\"order.*\",\"payload\":1}", "topic"},
+        {"{\"topic\":\"*\",\"payload\":1}", "topic"},
+        {"{\"topic\":\"Order\",\"payload\":1}", "topic"},
+        {"{\"topic\":\"a\"}", "payload"},
+        {"{\"topic\":\"a\",\"payload\":1,\"delay_ms\":-1}", "delay_ms"},
+        {"{\"topic\":\"a\",\"payload\":1,\"delay_ms\":1,\"deliver_at\":\"2030-01-01T00:00:00Z\"}",
+         "deliver_at"},
+        {"{\"topic\":\"a\",\"payload\":1,\"ordering_key\":\"\"}", "ordering_key"},
+        {"{\"topic\":\"a\",\"payload\":1,\"url\":\"http://a.b/\"}", "url"},
+        {"{\"topic\":\"a\",\"payload\":1,\"headers\":{}}", "headers"},
+        {"7", "body"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ing_valid_rc_t rc = s_validate_event (f, bad[i].body, &topic);
+        if (rc != ING_VALID_INVALID || !s_has_error (f->errors, bad[i].field))
+            fail_msg ("event %s: rc %d (wanted field %s)", bad[i].body, (int)rc, bad[i].field);
+        assert_null (topic);
+        assert_null (f->item->payload);
+        assert_null (f->item->url);
+        assert_null (f->item->ordering_key);
+    }
+    assert_int_equal (s_validate_event (f, "{\"topic\":", &topic), ING_VALID_MALFORMED);
+    assert_null (topic);
+}
+
 int ing_validate_test (void);
 
 int
@@ -682,6 +1008,12 @@ ing_validate_test (void)
         cmocka_unit_test_setup_teardown (test_batch, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_batch_envelope, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_long_unknown_field_name, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_ordering_key, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_topic_rules, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_subscription_body, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_subscription_update, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_rotation_body, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_event_body, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name ("ing_validate_test", tests, NULL, NULL);
 }
