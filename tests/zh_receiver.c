@@ -10,6 +10,11 @@
  *      fail=N         the first N requests for this webhook-id answer `code`
  *                     (default 500), later ones 200
  *      code=C         without fail: always answer C
+ *      fail_pct=P     without fail: each request fails (answers `code`,
+ *                     default 500) with probability P percent (0..100),
+ *                     decided by a hash of (seed, webhook-id, n): random
+ *                     across requests, reproducible for the same ids
+ *      seed=S         seed of fail_pct (default 0)
  *      retry_after=S  add "Retry-After: S" to non-2xx answers
  *      delay_ms=M     sleep M ms before answering (timeouts, in-flight work)
  *      delay_n=K      only delay the first K requests of a webhook-id
@@ -27,7 +32,8 @@
  *  lock): {"t_ms" (wall-clock ms at arrival, read before anything else),
  *  "done_ms", "path", "query", "webhook_id", "webhook_timestamp",
  *  "has_signature", "sig_valid" (null unless secret= was given), "n" (nth
- *  request for this webhook-id), "status", "body_len"}, written once the
+ *  request for this webhook-id), "status", "body_len", "x_tag" (the X-Tag
+ *  request header, or null)}, written once the
  *  answer is sent. LOGFILE.arrivals gets {"t_ms","webhook_id","n"} as soon
  *  as the request is read, before any delay: what is in flight right now. SIGTERM or SIGINT stops
  * it with exit status 0.
@@ -180,6 +186,25 @@ s_json_str (char *buf, int len, int cap, const char *s)
     return len;
 }
 
+//  fail_pct: a pseudo-random 0..99 from (seed, webhook-id, request number),
+//  FNV-1a over the id then a splitmix64 finaliser.
+static int
+s_roll_pct (long seed, const char *id, uint64_t n)
+{
+    uint64_t h = 1469598103934665603ull ^ (uint64_t)seed;
+    for (const char *p = id ? id : ""; *p; p++) {
+        h ^= (unsigned char)*p;
+        h *= 1099511628211ull;
+    }
+    h ^= n * 0x9e3779b97f4a7c15ull;
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebull;
+    h ^= h >> 31;
+    return (int)(h % 100);
+}
+
 static const char *
 s_reason (int status)
 {
@@ -258,6 +283,7 @@ s_handle (struct mg_connection *conn, void *arg)
     const char *wid = mg_get_header (conn, "webhook-id");
     const char *wts = mg_get_header (conn, "webhook-timestamp");
     const char *sig = mg_get_header (conn, "webhook-signature");
+    const char *tag = mg_get_header (conn, "x-tag");
 
     //  The body is kept (up to RCV_BODY_MAX) for the signature check.
     long long body_len = 0;
@@ -288,12 +314,16 @@ s_handle (struct mg_connection *conn, void *arg)
     long retry_after = s_query_long (query, "retry_after", -1, 1000000);
     long delay_ms = s_query_long (query, "delay_ms", 0, 600000);
     long delay_n = s_query_long (query, "delay_n", 0, 1000000);
+    long fail_pct = s_query_long (query, "fail_pct", 0, 100);
+    long seed = s_query_long (query, "seed", 0, 1000000000);
     if (code != -1 && code < 100)
         code = -1;
 
     int status = 200;
     if (fail >= 0)
         status = (long long)n <= fail ? (code > 0 ? (int)code : 500) : 200;
+    else if (fail_pct > 0)
+        status = s_roll_pct (seed, wid, n) < fail_pct ? (code > 0 ? (int)code : 500) : 200;
     else if (code > 0)
         status = (int)code;
 
@@ -337,8 +367,12 @@ s_handle (struct mg_connection *conn, void *arg)
     len = s_json_str (line, len, sizeof line, wts);
     len += snprintf (line + len, sizeof line - (size_t)len,
                      ",\"has_signature\":%s,\"sig_valid\":%s,\"n\":%llu,\"status\":%d,"
-                     "\"body_len\":%lld}\n",
+                     "\"body_len\":%lld,\"x_tag\":",
                      sig ? "true" : "false", sig_valid, (unsigned long long)n, status, body_len);
+    if (len < (int)sizeof line)
+        len = s_json_str (line, len, sizeof line, tag);
+    if (len < (int)sizeof line)
+        len += snprintf (line + len, sizeof line - (size_t)len, "}\n");
     if (len >= (int)sizeof line) {
         len = (int)sizeof line - 1;
         line[len - 1] = '\n';

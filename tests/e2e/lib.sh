@@ -354,8 +354,31 @@ zh_api () {
         shift
         set -- -H 'Content-Type: application/json' --data-binary "$_api_b" "$@"
     fi
+    if [ -n "${ZH_API_KEY:-}" ]; then
+        set -- -H "Authorization: Bearer $ZH_API_KEY" "$@"
+    fi
     ZH_STATUS=$(curl -sS --max-time $((15 * ZH_SCALE)) -o "$ZH_TMP/resp.body" \
         -D "$ZH_TMP/resp.hdr" -w '%{http_code}' -X "$_api_m" "$@" "$ZH_API$_api_p")
+}
+
+# zh_api_keys FILE TENANT=KEY...: writes an API keys file ("TENANT SHA256HEX"
+# per line) for an ingress started with
+# ZH_ING_ENV="ZHOOK_AUTH=on ZHOOK_API_KEYS_FILE=FILE". zh_api sends
+# "Authorization: Bearer $ZH_API_KEY" when ZH_API_KEY is set.
+zh_api_keys () {
+    _ak_f=$1
+    shift
+    : >"$_ak_f"
+    for _ak_p in "$@"; do
+        _ak_h=$(printf '%s' "${_ak_p#*=}" | sha256sum | cut -d' ' -f1)
+        echo "${_ak_p%%=*} $_ak_h" >>"$_ak_f"
+    done
+}
+
+# zh_urlenc TEXT: percent-encodes what query strings mangle in base64 keys
+# and key lists (for the receiver's secret=).
+zh_urlenc () {
+    printf '%s' "$1" | sed 's/%/%25/g; s/+/%2B/g; s/\//%2F/g; s/=/%3D/g; s/ /%20/g'
 }
 
 # zh_body PATH: a field of the last response body (zh_json syntax).
@@ -412,6 +435,18 @@ zh_rcv_arrived () {
 zh_rcv_field () {
     grep "\"webhook_id\":\"$1\"" "$ZH_RCV_LOG" | sed -n "$2p" |
         sed -n "s/.*\"$3\":\"\{0,1\}\([^\",}]*\)\"\{0,1\}[,}].*/\1/p"
+}
+
+# zh_rcv_path_count PATH: requests the receiver answered on this path.
+zh_rcv_path_count () {
+    grep -c "\"path\":\"$1\"" "$ZH_RCV_LOG"
+}
+
+# zh_rcv_path_ids PATH: webhook-ids of the requests on this path, sorted,
+# one per request (duplicates kept).
+zh_rcv_path_ids () {
+    grep "\"path\":\"$1\"" "$ZH_RCV_LOG" |
+        sed -n 's/.*"webhook_id":"\([^"]*\)".*/\1/p' | sort
 }
 
 # zh_rcv_ids: sorted webhook-ids seen (one per request; duplicates kept).
