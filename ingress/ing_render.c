@@ -93,6 +93,45 @@ s_set (json_t *obj, const char *key, json_t *value, int *failed)
         *failed = 1;
 }
 
+/* The one exit of every builder: o, or NULL (o released) when anything failed. */
+static json_t *
+s_done (json_t *o, int failed)
+{
+    if (failed) {
+        json_decref (o);
+        return NULL;
+    }
+    return o;
+}
+
+/* The public views of reply's records as an array; NULL on ENOMEM. */
+static json_t *
+s_records (const proto_reply_t *reply)
+{
+    json_t *a = json_array ();
+    for (size_t i = 0; a && i < reply->record_count; i++)
+        if (json_array_append_new (a, ing_render_record (&reply->records[i]))) {
+            json_decref (a);
+            return NULL;
+        }
+    return a;
+}
+
+/* {"items": items, "next": cursor|null}: one page of a list. Takes items. */
+static json_t *
+s_page (json_t *items, const char *next)
+{
+    json_t *o = json_object ();
+    if (!o) {
+        json_decref (items);
+        return NULL;
+    }
+    int failed = 0;
+    s_set (o, "items", items, &failed);
+    s_set (o, "next", s_string_or_null (next), &failed);
+    return s_done (o, failed);
+}
+
 static json_t *
 s_attempt (const proto_attempt_t *a)
 {
@@ -107,11 +146,7 @@ s_attempt (const proto_attempt_t *a)
     s_set (o, "latency_ms", json_integer (a->latency_ms), &failed);
     s_set (o, "error", s_string_or_null (a->error), &failed);
     s_set (o, "response_body", s_string_or_null (a->body), &failed);
-    if (failed) {
-        json_decref (o);
-        return NULL;
-    }
-    return o;
+    return s_done (o, failed);
 }
 
 json_t *
@@ -145,11 +180,7 @@ ing_render_record (const proto_record_t *r)
             failed = 1;
     }
     s_set (o, "attempts", attempts, &failed);
-    if (failed) {
-        json_decref (o);
-        return NULL;
-    }
-    return o;
+    return s_done (o, failed);
 }
 
 json_t *
@@ -162,36 +193,14 @@ ing_render_accepted (const proto_reply_item_t *item)
     s_set (o, "id", s_string_or_null (item->id), &failed);
     s_set (o, "status", json_string ("scheduled"), &failed);
     s_set (o, "deliver_at", ing_render_time (item->deliver_at_ms), &failed);
-    if (failed) {
-        json_decref (o);
-        return NULL;
-    }
-    return o;
+    return s_done (o, failed);
 }
 
 json_t *
 ing_render_dead_letters (const proto_reply_t *reply)
 {
-    json_t *o = json_object ();
-    json_t *items = json_array ();
-    if (!o || !items) {
-        json_decref (o);
-        json_decref (items);
-        return NULL;
-    }
-    int failed = 0;
-    for (size_t i = 0; i < reply->record_count && !failed; i++) {
-        json_t *r = ing_render_record (&reply->records[i]);
-        if (!r || json_array_append_new (items, r))
-            failed = 1;
-    }
-    s_set (o, "items", items, &failed);
-    s_set (o, "next", s_string_or_null (reply->next), &failed);
-    if (failed) {
-        json_decref (o);
-        return NULL;
-    }
-    return o;
+    json_t *items = s_records (reply);
+    return items ? s_page (items, reply->next) : NULL;
 }
 
 json_t *
@@ -204,11 +213,7 @@ ing_render_status (const proto_reply_t *reply)
     for (size_t i = 0; i < reply->stat_count && !failed; i++)
         if (reply->stats[i].name)
             s_set (o, reply->stats[i].name, json_integer (reply->stats[i].value), &failed);
-    if (failed) {
-        json_decref (o);
-        return NULL;
-    }
-    return o;
+    return s_done (o, failed);
 }
 
 json_t *
@@ -241,36 +246,20 @@ ing_render_subscription (const proto_subscription_t *sub, bool with_secret)
     s_set (o, "failing_since", ing_render_time (sub->failing_since_ms), &failed);
     if (with_secret)
         s_set (o, "secret", s_string_or_null (sub->secret), &failed);
-    if (failed) {
-        json_decref (o);
-        return NULL;
-    }
-    return o;
+    return s_done (o, failed);
 }
 
 json_t *
 ing_render_subscriptions (const proto_reply_t *reply)
 {
-    json_t *o = json_object ();
     json_t *items = json_array ();
-    if (!o || !items) {
-        json_decref (o);
-        json_decref (items);
-        return NULL;
-    }
-    int failed = 0;
-    for (size_t i = 0; i < reply->subscription_count && !failed; i++) {
-        json_t *sub = ing_render_subscription (&reply->subscriptions[i], false);
-        if (!sub || json_array_append_new (items, sub))
-            failed = 1;
-    }
-    s_set (o, "items", items, &failed);
-    s_set (o, "next", s_string_or_null (reply->next), &failed);
-    if (failed) {
-        json_decref (o);
-        return NULL;
-    }
-    return o;
+    for (size_t i = 0; items && i < reply->subscription_count; i++)
+        if (json_array_append_new (items,
+                                   ing_render_subscription (&reply->subscriptions[i], false))) {
+            json_decref (items);
+            return NULL;
+        }
+    return items ? s_page (items, reply->next) : NULL;
 }
 
 json_t *
@@ -294,38 +283,21 @@ ing_render_event_accepted (const proto_reply_t *reply, const char *event_id)
     }
     s_set (o, "id", s_string_or_null (reply->event_id ? reply->event_id : event_id), &failed);
     s_set (o, "messages", ids, &failed);
-    if (failed) {
-        json_decref (o);
-        return NULL;
-    }
-    return o;
+    return s_done (o, failed);
 }
 
 json_t *
 ing_render_event (const proto_reply_t *reply)
 {
     json_t *o = json_object ();
-    json_t *messages = json_array ();
-    if (!o || !messages) {
-        json_decref (o);
-        json_decref (messages);
+    if (!o)
         return NULL;
-    }
     int failed = 0;
-    for (size_t i = 0; i < reply->record_count && !failed; i++) {
-        json_t *r = ing_render_record (&reply->records[i]);
-        if (!r || json_array_append_new (messages, r))
-            failed = 1;
-    }
     s_set (o, "id", s_string_or_null (reply->event_id), &failed);
     s_set (o, "topic", s_string_or_null (reply->topic), &failed);
     s_set (o, "created_at", ing_render_time (reply->event_created_ms), &failed);
-    s_set (o, "messages", messages, &failed);
-    if (failed) {
-        json_decref (o);
-        return NULL;
-    }
-    return o;
+    s_set (o, "messages", s_records (reply), &failed);
+    return s_done (o, failed);
 }
 
 typedef struct {
@@ -386,11 +358,7 @@ ing_render_problem (int status, const char *detail, json_t *errors)
     s_set (o, "detail", s_string_or_null (detail ? detail : ing_render_title (status)), &failed);
     if (errors)
         s_set (o, "errors", errors, &failed);
-    if (failed) {
-        json_decref (o);
-        return NULL;
-    }
-    return o;
+    return s_done (o, failed);
 }
 
 static json_t *
@@ -418,11 +386,7 @@ s_batch_entry (const json_t *result, const proto_reply_item_t *item)
         return NULL;
     s_set (o, "status", json_string ("rejected"), &failed);
     s_set (o, "error", ing_render_problem (item->status, item->error, NULL), &failed);
-    if (failed) {
-        json_decref (o);
-        return NULL;
-    }
-    return o;
+    return s_done (o, failed);
 }
 
 json_t *
@@ -452,9 +416,5 @@ ing_render_batch (const json_t *results, const proto_reply_t *reply)
             failed = 1;
     }
     s_set (o, "items", items, &failed);
-    if (failed) {
-        json_decref (o);
-        return NULL;
-    }
-    return o;
+    return s_done (o, failed);
 }
