@@ -145,21 +145,27 @@ ifneq ($(SANITIZE),1)
 endif
 
 # --- fuzzing (clang libFuzzer + ASan/UBSan) ------------------------------
-FUZZ_SECONDS ?= 20
-FUZZ_SRCS := $(wildcard proto/*_fuzz.c)
-FUZZ_BINS := $(patsubst proto/%.c,bin/fuzz/%,$(FUZZ_SRCS))
-bin/fuzz/%: proto/%.c $(PROTO_SRCS) $(COMMON_SRCS)
+# Every */NAME_fuzz.c is a target bin/fuzz/NAME_fuzz linked with the common,
+# proto and ingress libraries' sources; its seed corpus is tests/fuzz/NAME_fuzz/
+# (committed), new inputs go to build/fuzz-corpus/. CI runs each target for
+# FUZZ_SECONDS and fails on any crash, leak, timeout or over-limit allocation.
+FUZZ_SECONDS ?= 60
+FUZZ_SRCS := $(wildcard proto/*_fuzz.c ingress/*_fuzz.c scheduler/*_fuzz.c deliverer/*_fuzz.c common/*_fuzz.c)
+FUZZ_BINS := $(patsubst %.c,bin/fuzz/%,$(notdir $(FUZZ_SRCS)))
+FUZZ_LIB_SRCS := $(PROTO_SRCS) $(COMMON_SRCS) $(ING_SRCS)
+bin/fuzz/%: $(FUZZ_SRCS) $(FUZZ_LIB_SRCS)
 	@mkdir -p bin/fuzz
 	clang -std=c11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined \
-	  -fno-sanitize-recover=all $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS)
+	  -fno-sanitize-recover=all $(PKG_CFLAGS) -o $@ $(filter %/$*.c,$(FUZZ_SRCS)) \
+	  $(FUZZ_LIB_SRCS) $(PKG_LIBS)
 fuzz: $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do \
-	  mkdir -p build/fuzz-corpus/$$(basename $$f); \
-	  echo "fuzz: $$f for $(FUZZ_SECONDS)s (rss limit 256 MB)"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=256 -malloc_limit_mb=64 -print_final_stats=1 \
-	    build/fuzz-corpus/$$(basename $$f) proto/fuzz-seeds >build/fuzz-$$(basename $$f).log 2>&1 \
-	    || { tail -40 build/fuzz-$$(basename $$f).log; exit 1; }; \
-	  grep -E 'stat::(number_of_executed_units|peak_rss_mb)' build/fuzz-$$(basename $$f).log; \
+	  t=$$(basename $$f); mkdir -p build/fuzz-corpus/$$t tests/fuzz/$$t; \
+	  echo "fuzz: $$f for $(FUZZ_SECONDS)s (rss limit 256 MB, seeds tests/fuzz/$$t)"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=256 -malloc_limit_mb=64 -timeout=10 \
+	    -print_final_stats=1 build/fuzz-corpus/$$t tests/fuzz/$$t >build/fuzz-$$t.log 2>&1 \
+	    || { tail -40 build/fuzz-$$t.log; exit 1; }; \
+	  grep -E 'stat::(number_of_executed_units|peak_rss_mb)' build/fuzz-$$t.log; \
 	done
 
 # --- running locally ------------------------------------------------------

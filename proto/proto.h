@@ -261,6 +261,10 @@ typedef struct {
     uint64_t corr;
     uint16_t status; /* HTTP status for the whole request */
     bool replayed; /* answered from the idempotency index */
+    int64_t retry_after_ms; /* 429/503/507: how long to wait; 0 when not said */
+    uint32_t rate_limit; /* 429 and accepted submits under a tenant limit: the burst */
+    uint32_t rate_remaining; /* tokens left after this request */
+    int64_t rate_reset_ms; /* ms until the bucket is full again */
     char *error; /* detail when status is not 2xx, else NULL */
     proto_reply_item_t *items; /* submit: one per submitted item, same order */
     size_t item_count;

@@ -2,7 +2,7 @@
  *
  *      make bin/fuzz/proto_fuzz
  *      bin/fuzz/proto_fuzz -max_total_time=60 -rss_limit_mb=256 \
- *          -malloc_limit_mb=64 proto/fuzz-seeds
+ *          -malloc_limit_mb=64 tests/fuzz/proto_fuzz
  *
  *  Each input goes to proto_check, proto_peek_type and all eight decoders.
  *  Invariants (abort on breach):
