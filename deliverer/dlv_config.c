@@ -24,6 +24,7 @@ const zh_config_var_t dlv_config_vars[] = {
      "scheduler dispatch socket (this PULL connects)"},
     {"ZHOOK_RESULTS_ENDPOINT", "tcp://HOST:" S_XSTR (ZH_DEF_RESULTS_PORT),
      "scheduler results socket (this PUSH connects)"},
+    ZH_CURVE_VARS_CLIENT,
     {"ZHOOK_OPS_LISTEN", ZH_DEF_DLV_OPS_LISTEN, "host:port of /live, /ready and /metrics"},
     {"ZHOOK_CONCURRENCY", S_XSTR (ZH_DEF_CONCURRENCY),
      "HTTP attempts in flight at most (1..10000)"},
@@ -137,6 +138,8 @@ dlv_config_new (void)
         zh_config_endpoint ("ZHOOK_RESULTS_ENDPOINT", host, ZH_DEF_RESULTS_PORT,
                             &self->results_endpoint))
         goto fail;
+    if (zh_curve_config_read (&self->curve, ZH_CURVE_CLIENT))
+        goto fail;
     if (zh_config_listen ("ZHOOK_OPS_LISTEN", ZH_DEF_DLV_OPS_LISTEN, &self->ops_listen))
         goto fail;
     if (zh_config_int ("ZHOOK_CONCURRENCY", ZH_DEF_CONCURRENCY, 1, DLV_CONCURRENCY_MAX, &v))
@@ -201,6 +204,7 @@ dlv_config_destroy (dlv_config_t **self_p)
     if (!self_p || !*self_p)
         return;
     dlv_config_t *self = *self_p;
+    zh_curve_config_clear (&self->curve);
     free (self->dispatch_endpoint);
     free (self->results_endpoint);
     free (self->ops_listen);

@@ -8,6 +8,7 @@
 #define DLV_CONFIG_H
 
 #include "common/zh_config.h"
+#include "common/zh_curve.h"
 #include "common/zh_log.h"
 
 #include <stdbool.h>
@@ -20,6 +21,7 @@ typedef struct {
     zh_log_level_t log_level; // ZHOOK_LOG_LEVEL
     char *dispatch_endpoint; // PULL connects here (tcp://HOST:5557)
     char *results_endpoint; // PUSH connects here (tcp://HOST:5558)
+    zh_curve_config_t curve; // ZHOOK_CURVE*: CURVE client keys and the scheduler's key
     char *ops_listen; // host:port of /live, /ready, /metrics
     uint32_t concurrency; // attempts in flight at most, 1..10000
     uint32_t heartbeat_ms; // period of heartbeats to the scheduler

@@ -27,6 +27,7 @@
 #include "common/zh_id.h"
 #include "common/zh_log.h"
 #include "common/zh_metrics.h"
+#include "common/zh_curve.h"
 #include "common/zh_ops.h"
 #include "common/zh_signal.h"
 #include "deliverer/dlv_hosts.h"
@@ -41,13 +42,16 @@
 typedef struct {
     zsock_t *sock; // the data socket being watched (borrowed)
     zsock_t *pair; // PAIR connected to the monitor endpoint
-    int peers; // CONNECTED minus DISCONNECTED, >= 0
+    const char *name; // "dispatch" or "results", for logs
+    int peers; // HANDSHAKE_SUCCEEDED minus DISCONNECTED, >= 0
+    bool refused; // the last handshake failed authentication (logged once per streak)
 } s_monitor_t;
 
 struct _dlv_server_t {
     const dlv_config_t *cfg; // borrowed
     zsock_t *pull; // dispatch PULL, NULL once stopping
     zsock_t *push; // results PUSH
+    zh_curve_t *curve; // CURVE client keys (or off)
     s_monitor_t pull_mon;
     s_monitor_t push_mon;
     dlv_http_t *http;
@@ -82,9 +86,13 @@ s_monitor_start (s_monitor_t *mon, zsock_t *sock, const char *name)
     char endpoint[96];
     snprintf (endpoint, sizeof endpoint, "inproc://dlv-monitor-%s-%p", name, (void *)sock);
     mon->sock = sock;
+    mon->name = name;
     mon->peers = 0;
+    /* a TCP connection is not a peer yet: only a completed handshake (CURVE
+     * key accepted) makes the scheduler reachable */
     if (zmq_socket_monitor (zsock_resolve (sock), endpoint,
-                            ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) != 0)
+                            ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED |
+                                ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0)
         return -1;
     /* connected before the data socket connects, so no event is missed */
     mon->pair = zsock_new (ZMQ_PAIR);
@@ -130,10 +138,19 @@ s_monitor_drain (s_monitor_t *mon)
                 more = zmq_msg_more (&msg);
             zmq_msg_close (&msg);
         }
-        if (event == ZMQ_EVENT_CONNECTED)
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
             mon->peers++;
+            mon->refused = false;
+        }
         else if (event == ZMQ_EVENT_DISCONNECTED && mon->peers > 0)
             mon->peers--;
+        else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && !mon->refused) {
+            /* the handshake is retried at every reconnect: say it once */
+            mon->refused = true;
+            zh_error ("the scheduler refused this deliverer's CURVE key: add its public "
+                      "certificate to the scheduler's ZHOOK_CURVE_CLIENTS_DIR",
+                      "s:socket", mon->name, NULL);
+        }
     }
 }
 
@@ -415,12 +432,17 @@ dlv_server_new (const dlv_config_t *cfg)
         goto fail;
     }
 
+    self->curve = zh_curve_new (&cfg->curve, ZH_CURVE_CLIENT);
+    if (!self->curve)
+        goto fail;
     self->pull = zsock_new (ZMQ_PULL);
     self->push = zsock_new (ZMQ_PUSH);
     if (!self->pull || !self->push) {
         zh_error ("cannot create sockets", "s:error", zmq_strerror (zmq_errno ()), NULL);
         goto fail;
     }
+    zh_curve_apply (self->curve, self->pull);
+    zh_curve_apply (self->curve, self->push);
     zsock_set_rcvhwm (self->pull, (int)cfg->concurrency);
     zsock_set_linger (self->pull, 0);
     zsock_set_linger (self->push, (int)cfg->shutdown_grace_ms);
@@ -461,6 +483,7 @@ dlv_server_destroy (dlv_server_t **self_p)
     s_monitor_stop (&self->push_mon);
     zsock_destroy (&self->pull);
     zsock_destroy (&self->push);
+    zh_curve_destroy (&self->curve);
     dlv_http_destroy (&self->http);
     dlv_hosts_destroy (&self->hosts);
     zh_metrics_destroy (&self->metrics);

@@ -24,7 +24,10 @@ struct _ing_bridge_t {
     char *instance_id;
     int ready_timeout_ms;
     zh_gauge_t *up; /* borrowed, may be NULL */
+    zh_curve_t *curve; /* CURVE client keys, read by every worker thread (immutable) */
     zsock_t *hb_sub; /* owned by the heartbeat thread once it runs */
+    zsock_t *hb_mon; /* PAIR of hb_sub's monitor: handshake results (same owner) */
+    bool refused; /* the last handshake failed authentication (logged once per streak) */
     pthread_t hb_thread;
     bool hb_started;
     atomic_bool stop;
@@ -79,14 +82,52 @@ out:
     zmq_msg_close (&topic);
 }
 
+/* Reads the monitor's events: [u16 event, u32 value][endpoint]. A refused
+ * CURVE key is worth one error line, not one per reconnect. */
+static void
+s_hb_monitor (ing_bridge_t *self)
+{
+    void *sock = zsock_resolve (self->hb_mon);
+    for (int i = 0; i < 100; i++) {
+        zmq_msg_t msg;
+        zmq_msg_init (&msg);
+        if (zmq_msg_recv (&msg, sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&msg);
+            return;
+        }
+        uint16_t event = 0;
+        if (zmq_msg_size (&msg) >= 6)
+            memcpy (&event, zmq_msg_data (&msg), sizeof event);
+        bool more = zmq_msg_more (&msg);
+        zmq_msg_close (&msg);
+        while (more) {
+            zmq_msg_init (&msg);
+            more = zmq_msg_recv (&msg, sock, ZMQ_DONTWAIT) >= 0 && zmq_msg_more (&msg);
+            zmq_msg_close (&msg);
+        }
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+            self->refused = false;
+        else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && !self->refused) {
+            self->refused = true;
+            zh_error ("the scheduler refused this ingress's CURVE key: add its public "
+                      "certificate to the scheduler's ZHOOK_CURVE_CLIENTS_DIR",
+                      "s:endpoint", self->publish_endpoint, NULL);
+        }
+    }
+}
+
 static void *
 s_hb_run (void *arg)
 {
     ing_bridge_t *self = arg;
     bool was_up = false;
     while (!atomic_load (&self->stop)) {
-        zmq_pollitem_t item = {zsock_resolve (self->hb_sub), 0, ZMQ_POLLIN, 0};
-        int n = zmq_poll (&item, 1, ING_BRIDGE_HB_POLL_MS);
+        zmq_pollitem_t items[2] = {{zsock_resolve (self->hb_sub), 0, ZMQ_POLLIN, 0},
+                                   {zsock_resolve (self->hb_mon), 0, ZMQ_POLLIN, 0}};
+        int n = zmq_poll (items, 2, ING_BRIDGE_HB_POLL_MS);
+        zmq_pollitem_t item = items[0];
+        if (items[1].revents & ZMQ_POLLIN)
+            s_hb_monitor (self);
         if (n < 0 && errno != EINTR) {
             zh_error ("heartbeat watcher: poll failed", "s:error", zmq_strerror (errno), NULL);
             break;
@@ -113,8 +154,9 @@ s_hb_run (void *arg)
 }
 
 ing_bridge_t *
-ing_bridge_new (const char *submit_endpoint, const char *publish_endpoint, const char *instance_id,
-                int ready_timeout_ms, zh_gauge_t *up)
+ing_bridge_new (const char *submit_endpoint, const char *publish_endpoint,
+                const zh_curve_config_t *curve, const char *instance_id, int ready_timeout_ms,
+                zh_gauge_t *up)
 {
     ing_bridge_t *self = calloc (1, sizeof *self);
     if (!self)
@@ -132,8 +174,20 @@ ing_bridge_new (const char *submit_endpoint, const char *publish_endpoint, const
     /* before any worker thread makes a socket: zsys_init is not reentrant */
     if (!zsys_init ())
         goto fail;
+    self->curve = zh_curve_new (curve, ZH_CURVE_CLIENT);
+    if (!self->curve)
+        goto fail;
     self->hb_sub = zsock_new (ZMQ_SUB);
     if (!self->hb_sub)
+        goto fail;
+    zh_curve_apply (self->curve, self->hb_sub);
+    char mon_endpoint[64];
+    snprintf (mon_endpoint, sizeof mon_endpoint, "inproc://ing-hb-monitor-%p", (void *)self);
+    if (zmq_socket_monitor (zsock_resolve (self->hb_sub), mon_endpoint,
+                            ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0)
+        goto fail;
+    self->hb_mon = zsock_new (ZMQ_PAIR);
+    if (!self->hb_mon || zsock_connect (self->hb_mon, "%s", mon_endpoint) != 0)
         goto fail;
     zsock_set_linger (self->hb_sub, 0);
     zsock_set_subscribe (self->hb_sub, "hb");
@@ -163,7 +217,11 @@ ing_bridge_destroy (ing_bridge_t **self_p)
         atomic_store (&self->stop, true);
         pthread_join (self->hb_thread, NULL);
     }
+    if (self->hb_mon)
+        zmq_socket_monitor (zsock_resolve (self->hb_sub), NULL, 0);
+    zsock_destroy (&self->hb_mon);
     zsock_destroy (&self->hb_sub);
+    zh_curve_destroy (&self->curve);
     free (self->instance_id);
     free (self->publish_endpoint);
     free (self->submit_endpoint);
@@ -211,6 +269,8 @@ ing_bridge_worker_new (ing_bridge_t *bridge)
     zsock_set_linger (self->push, 0);
     zsock_set_linger (self->sub, 0);
     zsock_set_subscribe (self->sub, self->topic);
+    zh_curve_apply (bridge->curve, self->push);
+    zh_curve_apply (bridge->curve, self->sub);
     if (zsock_connect (self->push, "%s", bridge->submit_endpoint) != 0 ||
         zsock_connect (self->sub, "%s", bridge->publish_endpoint) != 0)
         goto fail;

@@ -15,10 +15,15 @@
  *  (late replies to earlier requests, other topics sharing the prefix).
  *
  *  The bridge itself runs one thread owning a SUB subscribed to "hb" that
- *  records when the scheduler was last heard (an atomic read by /ready). */
+ *  records when the scheduler was last heard (an atomic read by /ready).
+ *
+ *  Every socket is a CURVE client of the scheduler (zh_curve) unless
+ *  ZHOOK_CURVE=off: an ingress whose key the scheduler does not allowlist
+ *  never hears a heartbeat (/ready 503) and its requests time out (503). */
 #ifndef ING_BRIDGE_H
 #define ING_BRIDGE_H
 
+#include "common/zh_curve.h"
 #include "common/zh_metrics.h"
 #include "proto/proto.h"
 
@@ -37,9 +42,11 @@ typedef enum {
 
 /* Starts the heartbeat thread. up (may be NULL) is set to 1/0 as the
  * scheduler is heard or not within ready_timeout_ms; it must outlive the
- * bridge. Call after zh_signal_init (). NULL (logged) on failure. */
+ * bridge. curve (borrowed during the call) gives the CURVE keys, loaded
+ * here. Call after zh_signal_init (). NULL (logged) on failure. */
 ing_bridge_t *ing_bridge_new (const char *submit_endpoint, const char *publish_endpoint,
-                              const char *instance_id, int ready_timeout_ms, zh_gauge_t *up);
+                              const zh_curve_config_t *curve, const char *instance_id,
+                              int ready_timeout_ms, zh_gauge_t *up);
 /* Stops the heartbeat thread. Every worker must be destroyed first. */
 void ing_bridge_destroy (ing_bridge_t **self_p);
 

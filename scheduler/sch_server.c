@@ -12,8 +12,10 @@
  *  requests are applied again one transaction each, so one request that
  *  does not fit gets 507 and the others their normal answer. */
 #include "scheduler/sch_server.h"
+#include "scheduler/sch_limit.h"
 #include "scheduler/sch_store.h"
 #include "common/zh_clock.h"
+#include "common/zh_curve.h"
 #include "common/zh_log.h"
 #include "common/zh_metrics.h"
 #include "common/zh_ops.h"
@@ -45,6 +47,8 @@ typedef struct {
     proto_submit_t *submit; // one of submit or command
     proto_command_t *command;
     proto_reply_t *reply; // built while applying, published after the commit
+    uint32_t tokens; // taken from the tenant's bucket for this submit (0: none)
+    sch_limit_info_t rate; // the tenant limit's state after taking them
 } s_req_t;
 
 typedef struct {
@@ -56,6 +60,7 @@ struct _sch_server_t {
     const sch_config_t *cfg;
     sch_store_t *store;
     zsock_t *submit, *publish, *dispatch, *results;
+    zh_curve_t *curve; // CURVE server keys and the zauth allowlist; outlives the sockets
     zpoller_t *poller;
     zh_metrics_t *metrics;
     zh_ops_t *ops;
@@ -76,6 +81,8 @@ struct _sch_server_t {
     zh_counter_t *sub_disabled_gone, *sub_disabled_failing, *sub_disabled_user;
     zh_gauge_t *pending, *in_flight, *deliverers_g, *capacity_g, *subs_enabled, *subs_disabled;
     zh_histogram_t *batch_size, *lateness;
+    sch_limit_t *tenants; // ZHOOK_TENANT_RATE buckets, one per tenant
+    zh_counter_t *rate_limited; // submits refused 429 by the tenant limit
 };
 
 static const double s_batch_bounds[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000};
@@ -144,11 +151,14 @@ s_metrics_init (sch_server_t *self)
     self->lateness = zh_metrics_histogram (m, "zhook_scheduler_dispatch_lateness_seconds",
                                            "Dispatch time minus due time", NULL, s_lateness_bounds,
                                            sizeof s_lateness_bounds / sizeof s_lateness_bounds[0]);
-    return self->batch_size && self->lateness ? 0 : -1;
+    self->rate_limited =
+        zh_metrics_counter (m, "zhook_scheduler_rate_limited_total",
+                            "Submissions refused (429) by the tenant rate limit", NULL);
+    return self->batch_size && self->lateness && self->rate_limited ? 0 : -1;
 }
 
 static zsock_t *
-s_socket (int type, const char *endpoint, const char *what, int hwm, int linger)
+s_socket (zh_curve_t *curve, int type, const char *endpoint, const char *what, int hwm, int linger)
 {
     zsock_t *sock = zsock_new (type);
     if (!sock) {
@@ -160,6 +170,7 @@ s_socket (int type, const char *endpoint, const char *what, int hwm, int linger)
     else
         zsock_set_sndhwm (sock, hwm);
     zsock_set_linger (sock, linger);
+    zh_curve_apply (curve, sock);
     if (zsock_bind (sock, "%s", endpoint) < 0) {
         zh_error ("cannot bind socket", "s:socket", what, "s:endpoint", endpoint, "s:error",
                   zmq_strerror (zmq_errno ()), NULL);
@@ -182,9 +193,10 @@ sch_server_new (const sch_config_t *cfg)
     self->results_buf = calloc (cfg->commit_batch, sizeof *self->results_buf);
     self->events = calloc (evs, sizeof *self->events);
     self->dispatches = calloc (cfg->dispatch_batch, sizeof *self->dispatches);
+    self->tenants = sch_limit_new (SCH_LIMIT_DEFAULT_MAX);
     self->metrics = zh_metrics_new ();
     if (!self->deliverers || !self->reqs || !self->results_buf || !self->events ||
-        !self->dispatches || !self->metrics || s_metrics_init (self)) {
+        !self->dispatches || !self->tenants || !self->metrics || s_metrics_init (self)) {
         zh_error ("out of memory at start", NULL);
         goto fail;
     }
@@ -195,10 +207,16 @@ sch_server_new (const sch_config_t *cfg)
                   sch_store_strerror (rc), NULL);
         goto fail;
     }
-    self->submit = s_socket (ZMQ_PULL, cfg->submit_endpoint, "submit", S_SUBMIT_RCVHWM, 0);
-    self->publish =
-        s_socket (ZMQ_PUB, cfg->publish_endpoint, "publish", S_PUBLISH_SNDHWM, S_LINGER_MS);
-    self->results = s_socket (ZMQ_PULL, cfg->results_endpoint, "results", S_RESULTS_RCVHWM, 0);
+    /* the ZAP handler runs before anything binds: no unauthenticated window */
+    self->curve = zh_curve_new (&cfg->curve, ZH_CURVE_SERVER);
+    if (!self->curve)
+        goto fail;
+    self->submit =
+        s_socket (self->curve, ZMQ_PULL, cfg->submit_endpoint, "submit", S_SUBMIT_RCVHWM, 0);
+    self->publish = s_socket (self->curve, ZMQ_PUB, cfg->publish_endpoint, "publish",
+                              S_PUBLISH_SNDHWM, S_LINGER_MS);
+    self->results =
+        s_socket (self->curve, ZMQ_PULL, cfg->results_endpoint, "results", S_RESULTS_RCVHWM, 0);
     self->dispatch = zsock_new (ZMQ_PUSH);
     if (self->dispatch) {
         /* ZMTP heartbeats close the pipe of a stopped or partitioned deliverer,
@@ -207,6 +225,7 @@ sch_server_new (const sch_config_t *cfg)
         zsock_set_linger (self->dispatch, S_LINGER_MS);
         zsock_set_heartbeat_ivl (self->dispatch, (int)cfg->heartbeat_ms);
         zsock_set_heartbeat_timeout (self->dispatch, (int)cfg->heartbeat_ms * 3);
+        zh_curve_apply (self->curve, self->dispatch);
         if (zsock_bind (self->dispatch, "%s", cfg->dispatch_endpoint) < 0) {
             zh_error ("cannot bind socket", "s:socket", "dispatch", "s:endpoint",
                       cfg->dispatch_endpoint, "s:error", zmq_strerror (zmq_errno ()), NULL);
@@ -252,8 +271,10 @@ sch_server_destroy (sch_server_t **self_p)
     zsock_destroy (&self->results);
     zsock_destroy (&self->publish);
     zsock_destroy (&self->submit);
+    zh_curve_destroy (&self->curve); /* after the sockets: they consult zauth until closed */
     sch_store_destroy (&self->store);
     zh_metrics_destroy (&self->metrics);
+    sch_limit_destroy (&self->tenants);
     free (self->dispatches);
     free (self->events);
     free (self->results_buf);
@@ -455,6 +476,11 @@ s_apply_submit (sch_server_t *self, s_req_t *req, int64_t now)
         s_reply_reset (req, 503, "deadline passed before the scheduler read the request");
         return;
     }
+    if (req->tokens) {
+        req->reply->rate_limit = req->rate.limit;
+        req->reply->rate_remaining = req->rate.remaining;
+        req->reply->rate_reset_ms = req->rate.reset_ms;
+    }
     sch_store_rc_t rc = sch_store_accept (self->store, sub, now, req->reply);
     if (rc == SCH_STORE_OK)
         return;
@@ -549,6 +575,72 @@ s_publish_reply (sch_server_t *self, s_req_t *req)
     free (data);
 }
 
+/* The tenant limit (ZHOOK_TENANT_RATE, ZHOOK_TENANT_BURST) counts accepted
+ * messages: a submit takes one token per item (an event one, whatever its
+ * fan-out: the tenant's own subscriptions and their rate limits bound that)
+ * before any transaction, all or none. Refused: answered 429 at once with
+ * the wait, nothing written. Tokens of items that were not accepted
+ * (invalid, conflict, store full, idempotent replay) are given back after
+ * the commit, so only accepted messages count. One scheduler owns every
+ * tenant's bucket, so the limit holds across any number of ingresses. */
+static bool
+s_tenant_limited (sch_server_t *self, s_req_t *req)
+{
+    req->tokens = 0;
+    memset (&req->rate, 0, sizeof req->rate);
+    const proto_submit_t *sub = req->submit;
+    uint32_t rate = self->cfg->tenant_rate;
+    if (rate == 0 || !sub->tenant)
+        return false;
+    if (sub->deadline_ms > 0 && zh_clock_wall_ms () > sub->deadline_ms)
+        return false; /* answered 503 by s_apply_submit, nothing taken */
+    uint32_t n = sub->topic || sub->item_count == 0 ? 1
+                 : sub->item_count > UINT32_MAX     ? UINT32_MAX
+                                                    : (uint32_t)sub->item_count;
+    int64_t wait = sch_limit_take_n (self->tenants, sub->tenant, rate, self->cfg->tenant_burst, n,
+                                     zh_clock_mono_ms (), &req->rate);
+    if (wait == 0) {
+        req->tokens = n;
+        return false;
+    }
+    if (wait < 0)
+        s_reply_reset (req, 422, "the request holds more messages than ZHOOK_TENANT_BURST allows");
+    else {
+        s_reply_reset (req, 429, "tenant rate limit exceeded");
+        zh_counter_inc (self->rate_limited);
+        zh_debug ("tenant rate limited", "s:tenant", sub->tenant, "i:retry_after_ms", wait,
+                  "s:request_id", sub->request_id, NULL);
+    }
+    if (req->reply) {
+        req->reply->retry_after_ms = req->rate.retry_after_ms;
+        req->reply->rate_limit = req->rate.limit;
+        req->reply->rate_remaining = req->rate.remaining;
+        req->reply->rate_reset_ms = req->rate.reset_ms;
+    }
+    s_publish_reply (self, req);
+    return true;
+}
+
+static void
+s_tenant_refund (sch_server_t *self, s_req_t *req)
+{
+    if (!req->submit || !req->tokens)
+        return;
+    const proto_reply_t *reply = req->reply;
+    uint32_t kept = 0;
+    if (reply && reply->status == 202 && !reply->replayed) {
+        if (req->submit->topic)
+            kept = 1;
+        else
+            for (size_t i = 0; i < reply->item_count; i++)
+                kept += reply->items[i].status == 202;
+    }
+    if (kept < req->tokens)
+        sch_limit_give (self->tenants, req->submit->tenant, self->cfg->tenant_burst,
+                        req->tokens - kept);
+    req->tokens = 0;
+}
+
 /* Applies reqs[0..n) in one transaction; on failure, one transaction each. */
 static void
 s_apply_batch (sch_server_t *self, s_req_t *reqs, size_t n)
@@ -587,6 +679,7 @@ s_apply_batch (sch_server_t *self, s_req_t *reqs, size_t n)
     }
     for (size_t i = 0; i < n; i++) {
         s_after_commit (self, &reqs[i]);
+        s_tenant_refund (self, &reqs[i]);
         s_publish_reply (self, &reqs[i]);
         s_req_clear (&reqs[i]);
     }
@@ -615,6 +708,11 @@ s_drain_submit (sch_server_t *self)
         if (prc != PROTO_OK) {
             zh_counter_inc (self->malformed);
             zh_warn ("dropped undecodable submit frame", "s:error", proto_strerror (prc), NULL);
+            s_req_clear (req);
+            continue;
+        }
+        req->tokens = 0;
+        if (req->submit && s_tenant_limited (self, req)) {
             s_req_clear (req);
             continue;
         }
