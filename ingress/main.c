@@ -10,20 +10,55 @@
  *             ZHOOK_HTTP_THREADS workers, the heartbeat watcher, ZeroMQ I/O.
  *
  *  Stateless: any number of replicas may run; each needs a unique
- *  ZHOOK_INSTANCE_ID (the default, ing-<hostname>-<pid>, is). */
+ *  ZHOOK_INSTANCE_ID (the default, ing-<hostname>-<pid>, is).
+ *
+ *  SIGHUP reloads ZHOOK_API_KEYS_FILE without dropping a request.
+ *  `zhook-ingress --hash-key [TENANT]` reads a new API key on stdin and
+ *  prints its keys-file line ("TENANT <sha256 hex>"), then exits. */
 #include "common/zh_log.h"
 #include "common/zh_signal.h"
 #include "ingress/ing_config.h"
 #include "ingress/ing_server.h"
 
+#include "ingress/ing_auth.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
+
+/* --hash-key [TENANT]: stdin holds the key (one line); 0, or 2 on misuse. */
+static int
+s_hash_key (const char *tenant)
+{
+    char key[ING_AUTH_KEY_MAX + 4], line[ING_AUTH_LINE_SIZE];
+    size_t n = fread (key, 1, sizeof key, stdin);
+    int rc = 2;
+    if (n == sizeof key)
+        fputs ("zhook-ingress --hash-key: the key is too long\n", stderr);
+    else if (ing_auth_hash_line (key, n, tenant, line, sizeof line) != 0)
+        fputs ("usage: echo -n KEY | zhook-ingress --hash-key [TENANT]\n"
+               "  the key must be one line of 1..4096 bytes; TENANT 1..64 of [A-Za-z0-9._-]\n",
+               stderr);
+    else {
+        puts (line);
+        rc = 0;
+    }
+    OPENSSL_cleanse (key, sizeof key);
+    return rc;
+}
 
 int
 main (int argc, char **argv)
 {
     zh_log_init ("ingress", ZH_LOG_INFO);
+    if (argc >= 2 && argc <= 3 && !strcmp (argv[1], "--hash-key"))
+        return s_hash_key (argc == 3 ? argv[2] : NULL);
     int args =
-        zh_config_args (argc, argv, "HTTP API of the zhook webhook scheduler", ing_config_vars);
+        zh_config_args (argc, argv,
+                        "HTTP API of the zhook webhook scheduler "
+                        "(zhook-ingress --hash-key [TENANT] < keyfile: print a keys-file line)",
+                        ing_config_vars);
     if (args != 0)
         return args > 0 ? 0 : 2;
     ing_config_t *cfg = ing_config_new ();
@@ -46,6 +81,8 @@ main (int argc, char **argv)
     while (!zh_signal_stopping ()) {
         struct timespec ts = {0, 200 * 1000 * 1000};
         nanosleep (&ts, NULL);
+        if (zh_signal_take_reload ())
+            ing_server_reload (server);
     }
     zh_info ("stopping: draining requests in progress", NULL);
     ing_server_destroy (&server);

@@ -193,6 +193,8 @@ s_reply (const uint8_t *data, size_t size, proto_rc_t check)
     }
     S_ASSERT (s_same (a->event_id, b->event_id) && s_same (a->topic, b->topic));
     S_ASSERT (a->event_created_ms == b->event_created_ms);
+    S_ASSERT (a->retry_after_ms == b->retry_after_ms && a->rate_limit == b->rate_limit);
+    S_ASSERT (a->rate_remaining == b->rate_remaining && a->rate_reset_ms == b->rate_reset_ms);
     proto_reply_destroy (&a);
     proto_reply_destroy (&b);
 }

@@ -5,7 +5,8 @@
  *   "recs":[record map without "t"/"v", public view]?, "next":str?,
  *   "stats":{name: int, ...}?,
  *   "subs":[subscription map without "t"/"v", private fields included]?,
- *   "eid":str?, "tp":str?, "ecr":int}
+ *   "eid":str?, "tp":str?, "ecr":int,
+ *   "ra":int, "rl":uint, "rr":uint, "rs":int}
  *
  *  proto/README.md describes every key; proto_codec.c does the work. */
 #include "proto/proto_codec.h"
@@ -42,6 +43,10 @@ static const proto_field_t s_reply_fields[] = {
     PROTO_FIELD ("eid", PROTO_K_STR, proto_reply_t, event_id, 0),
     PROTO_FIELD ("tp", PROTO_K_STR, proto_reply_t, topic, 0),
     PROTO_FIELD ("ecr", PROTO_K_I64, proto_reply_t, event_created_ms, 0),
+    PROTO_FIELD ("ra", PROTO_K_I64, proto_reply_t, retry_after_ms, 0),
+    PROTO_FIELD ("rl", PROTO_K_U32, proto_reply_t, rate_limit, 0),
+    PROTO_FIELD ("rr", PROTO_K_U32, proto_reply_t, rate_remaining, 0),
+    PROTO_FIELD ("rs", PROTO_K_I64, proto_reply_t, rate_reset_ms, 0),
 };
 
 static const proto_class_t s_reply_class = {

@@ -419,6 +419,10 @@ s_reply (bool full)
     self->event_id = s_dup ("evt_01HZX");
     self->topic = s_dup ("order.created");
     self->event_created_ms = 1700000000500;
+    self->retry_after_ms = 1250;
+    self->rate_limit = UINT32_MAX;
+    self->rate_remaining = 7;
+    self->rate_reset_ms = INT64_C (86400000000);
     return self;
 }
 
@@ -452,6 +456,10 @@ s_reply_eq (const proto_reply_t *a, const proto_reply_t *b)
     s_str_eq (a->event_id, b->event_id);
     s_str_eq (a->topic, b->topic);
     assert_int_equal (a->event_created_ms, b->event_created_ms);
+    assert_int_equal (a->retry_after_ms, b->retry_after_ms);
+    assert_int_equal (a->rate_limit, b->rate_limit);
+    assert_int_equal (a->rate_remaining, b->rate_remaining);
+    assert_int_equal (a->rate_reset_ms, b->rate_reset_ms);
 }
 
 static proto_dispatch_t *
@@ -630,7 +638,7 @@ static const s_codec_t s_codecs[] = {
      "t v id ten url hd pl sec rid st ma to cr at nx att ab dr sid eid ok end hist",
      "t v id url st"},
     {"reply", PROTO_T_REPLY, s_frame_reply, s_decode_reply,
-     "t v corr st rp err items recs next stats subs eid tp ecr", "t v corr st"},
+     "t v corr st rp err items recs next stats subs eid tp ecr ra rl rr rs", "t v corr st"},
     {"dispatch", PROTO_T_DISPATCH, s_frame_dispatch, s_decode_dispatch,
      "t v id att due lease url hd pl sec to rid", "t v id att lease url pl to"},
     {"result", PROTO_T_RESULT, s_frame_result, s_decode_result,
@@ -1402,6 +1410,11 @@ test_values (void **state)
         {reply, "st", NULL, {.op = M_UINT, .u = 65535}, PROTO_OK},
         {reply, "st", NULL, {.op = M_UINT, .u = 65536}, PROTO_EMALFORMED},
         {reply, "st", NULL, {.op = M_INT, .i = -1}, PROTO_EMALFORMED},
+        {reply, "rl", NULL, {.op = M_UINT, .u = UINT32_MAX}, PROTO_OK},
+        {reply, "rl", NULL, {.op = M_UINT, .u = (uint64_t)UINT32_MAX + 1}, PROTO_EMALFORMED},
+        {reply, "rr", NULL, {.op = M_INT, .i = -1}, PROTO_EMALFORMED},
+        {reply, "ra", NULL, {.op = M_STR, .bytes = "1", .len = 1}, PROTO_EMALFORMED},
+        {reply, "rs", NULL, {.op = M_INT, .i = -5}, PROTO_OK},
         {result, "att", NULL, {.op = M_UINT, .u = UINT32_MAX}, PROTO_OK},
         {result, "att", NULL, {.op = M_UINT, .u = (uint64_t)UINT32_MAX + 1}, PROTO_EMALFORMED},
         {result, "ra", NULL, {.op = M_INT, .i = INT64_MIN}, PROTO_OK},

@@ -22,6 +22,7 @@ const zh_config_var_t sch_config_vars[] = {
      "dispatch PUSH binds here (due deliveries to deliverers)"},
     {"ZHOOK_RESULTS_ENDPOINT", "tcp://*:" S_XSTR (ZH_DEF_RESULTS_PORT),
      "results PULL binds here (outcomes and heartbeats of deliverers)"},
+    ZH_CURVE_VARS_SERVER,
     {"ZHOOK_HEARTBEAT_MS", S_XSTR (ZH_DEF_HEARTBEAT_MS),
      "heartbeat period; also the ZMTP heartbeat of the dispatch socket (100..60000)"},
     {"ZHOOK_MAX_ATTEMPTS", S_XSTR (ZH_DEF_MAX_ATTEMPTS),
@@ -47,14 +48,19 @@ const zh_config_var_t sch_config_vars[] = {
      "most ended messages purged in one write transaction (1..100000)"},
     {"ZHOOK_DELIVERER_TIMEOUT_MS", S_XSTR (ZH_DEF_DELIVERER_TIMEOUT_MS),
      "a deliverer not heard for this long gets no work (100..600000)"},
-    {"ZHOOK_PURGE_INTERVAL_MS", S_XSTR (SCH_DEF_PURGE_INTERVAL_MS),
+    {"ZHOOK_PURGE_INTERVAL_MS", S_XSTR (ZH_DEF_PURGE_INTERVAL_MS),
      "period of the retention purge (100..86400000)"},
-    {"ZHOOK_SECRET_OVERLAP_HOURS", S_XSTR (SCH_DEF_SECRET_OVERLAP_HOURS),
+    {"ZHOOK_SECRET_OVERLAP_HOURS", S_XSTR (ZH_DEF_SECRET_OVERLAP_HOURS),
      "after a secret rotation, deliveries are signed with the new and the previous secret "
      "this long (0..8760)"},
-    {"ZHOOK_DISABLE_AFTER_HOURS", S_XSTR (SCH_DEF_DISABLE_AFTER_HOURS),
+    {"ZHOOK_DISABLE_AFTER_HOURS", S_XSTR (ZH_DEF_DISABLE_AFTER_HOURS),
      "a subscription whose deliveries fail without a success this long is disabled "
      "(1..87600)"},
+    {"ZHOOK_TENANT_RATE", S_XSTR (ZH_DEF_TENANT_RATE),
+     "accepted messages per second per tenant, for every ingress together; a batch counts "
+     "its items, an event counts 1; 0 = unlimited (0..1000000)"},
+    {"ZHOOK_TENANT_BURST", S_XSTR (ZH_DEF_TENANT_BURST),
+     "most messages a tenant may submit at once (token bucket size); 0 = the rate (0..1000000)"},
     {NULL, NULL, NULL},
 };
 
@@ -67,6 +73,7 @@ sch_config_new (void)
     char *level = NULL;
     int64_t map_mb, hb, commit, dispatch, purge, dlv_to, purge_ivl;
     int64_t max_att, timeout, base, max, ret_h, idem_h, margin, overlap_h, disable_h;
+    int64_t tenant_rate, tenant_burst;
     int rc = zh_config_string ("ZHOOK_LOG_LEVEL", ZH_DEF_LOG_LEVEL, &level);
     if (rc == 0 && zh_log_level_parse (level, &self->log_level)) {
         zh_error ("configuration: invalid value", "s:variable", "ZHOOK_LOG_LEVEL", "s:expected",
@@ -98,12 +105,14 @@ sch_config_new (void)
         zh_config_int ("ZHOOK_PURGE_BATCH", ZH_DEF_PURGE_BATCH, 1, 100000, &purge) ||
         zh_config_int ("ZHOOK_DELIVERER_TIMEOUT_MS", ZH_DEF_DELIVERER_TIMEOUT_MS, 100, 600000,
                        &dlv_to) ||
-        zh_config_int ("ZHOOK_PURGE_INTERVAL_MS", SCH_DEF_PURGE_INTERVAL_MS, 100, 86400000,
+        zh_config_int ("ZHOOK_PURGE_INTERVAL_MS", ZH_DEF_PURGE_INTERVAL_MS, 100, 86400000,
                        &purge_ivl) ||
-        zh_config_int ("ZHOOK_SECRET_OVERLAP_HOURS", SCH_DEF_SECRET_OVERLAP_HOURS, 0, 8760,
+        zh_config_int ("ZHOOK_SECRET_OVERLAP_HOURS", ZH_DEF_SECRET_OVERLAP_HOURS, 0, 8760,
                        &overlap_h) ||
-        zh_config_int ("ZHOOK_DISABLE_AFTER_HOURS", SCH_DEF_DISABLE_AFTER_HOURS, 1, 87600,
-                       &disable_h)) {
+        zh_config_int ("ZHOOK_DISABLE_AFTER_HOURS", ZH_DEF_DISABLE_AFTER_HOURS, 1, 87600,
+                       &disable_h) ||
+        zh_config_int ("ZHOOK_TENANT_RATE", ZH_DEF_TENANT_RATE, 0, 1000000, &tenant_rate) ||
+        zh_config_int ("ZHOOK_TENANT_BURST", ZH_DEF_TENANT_BURST, 0, 1000000, &tenant_burst)) {
         sch_config_destroy (&self);
         return NULL;
     }
@@ -113,6 +122,8 @@ sch_config_new (void)
         sch_config_destroy (&self);
         return NULL;
     }
+    self->tenant_rate = (uint32_t)tenant_rate;
+    self->tenant_burst = (uint32_t)(tenant_burst > 0 ? tenant_burst : tenant_rate);
     self->map_size_mb = (uint64_t)map_mb;
     self->heartbeat_ms = (uint32_t)hb;
     self->commit_batch = (uint32_t)commit;
@@ -129,6 +140,10 @@ sch_config_new (void)
     self->policy.idempotency_ms = idem_h * 3600 * 1000;
     self->policy.secret_overlap_ms = overlap_h * 3600 * 1000;
     self->policy.disable_after_ms = disable_h * 3600 * 1000;
+    if (zh_curve_config_read (&self->curve, ZH_CURVE_SERVER)) {
+        sch_config_destroy (&self);
+        return NULL;
+    }
     return self;
 }
 
@@ -138,6 +153,7 @@ sch_config_destroy (sch_config_t **self_p)
     if (!self_p || !*self_p)
         return;
     sch_config_t *self = *self_p;
+    zh_curve_config_clear (&self->curve);
     free (self->data_dir);
     free (self->ops_listen);
     free (self->submit_endpoint);

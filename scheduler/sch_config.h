@@ -8,15 +8,11 @@
 #define SCH_CONFIG_H
 
 #include "common/zh_config.h"
+#include "common/zh_curve.h"
 #include "common/zh_log.h"
 #include "scheduler/sch_policy.h"
 
 #include <stdint.h>
-
-/* Scheduler defaults not shared with other stages (zh_defaults.h has the rest) */
-#define SCH_DEF_PURGE_INTERVAL_MS 60000 /* period of the retention purge */
-#define SCH_DEF_SECRET_OVERLAP_HOURS 24 /* previous secret still signs this long after a rotate */
-#define SCH_DEF_DISABLE_AFTER_HOURS 120 /* a subscription failing this long is disabled */
 
 typedef struct {
     zh_log_level_t log_level; // ZHOOK_LOG_LEVEL
@@ -27,12 +23,15 @@ typedef struct {
     char *publish_endpoint; // PUB binds here (replies, heartbeats)
     char *dispatch_endpoint; // PUSH binds here (due deliveries)
     char *results_endpoint; // PULL binds here (deliverer results, heartbeats)
+    zh_curve_config_t curve; // ZHOOK_CURVE*: every socket a CURVE server, clients allowlisted
     uint32_t heartbeat_ms; // heartbeat period and ZMTP heartbeat interval, ms
     uint32_t commit_batch; // most submissions or results applied per write txn
     uint32_t dispatch_batch; // most dispatches leased per write txn
     uint32_t purge_batch; // most ended messages purged per write txn
     uint32_t deliverer_timeout_ms; // a deliverer silent this long has no capacity, ms
     uint32_t purge_interval_ms; // period of the retention purge, ms
+    uint32_t tenant_rate; // accepted messages per second per tenant, 0 = unlimited
+    uint32_t tenant_burst; // most messages a tenant may submit at once (>= 1 when rate > 0)
     sch_policy_t policy; // delivery policy (attempts, backoff, windows)
 } sch_config_t;
 

@@ -51,6 +51,53 @@ sch_bucket_take (sch_bucket_t *b, uint32_t rate, int64_t now_ms)
     return ms < 1 ? 1 : ms;
 }
 
+static int64_t
+s_ceil_ms (double ms)
+{
+    ms -= 1e-6; /* 0.998 tokens at 2/s is 1 ms away, not 1.0000000000000009 */
+    int64_t r = (int64_t)ms;
+    return (double)r < ms ? r + 1 : r;
+}
+
+int64_t
+sch_bucket_take_n (sch_bucket_t *b, uint32_t rate, uint32_t burst, uint32_t n, int64_t now_ms,
+                   sch_limit_info_t *info)
+{
+    if (rate == 0)
+        return 0;
+    if (burst < 1)
+        burst = 1;
+    double cap = (double)burst;
+    if (b->last_ms == 0 || b->rate != rate) {
+        b->tokens = cap;
+        b->last_ms = now_ms;
+        b->rate = rate;
+    }
+    else if (now_ms > b->last_ms) {
+        b->tokens += (double)(now_ms - b->last_ms) * rate / 1000.0;
+        b->last_ms = now_ms;
+    }
+    if (b->tokens > cap)
+        b->tokens = cap;
+    int64_t wait = 0;
+    if (n > burst)
+        wait = -1;
+    else if (b->tokens >= (double)n)
+        b->tokens -= (double)n;
+    else {
+        wait = s_ceil_ms (((double)n - b->tokens) * 1000.0 / rate);
+        if (wait < 1)
+            wait = 1;
+    }
+    if (info) {
+        info->limit = burst;
+        info->remaining = b->tokens >= 0 ? (uint32_t)b->tokens : 0;
+        info->reset_ms = s_ceil_ms ((cap - b->tokens) * 1000.0 / rate);
+        info->retry_after_ms = wait > 0 ? wait : 0;
+    }
+    return wait;
+}
+
 static uint64_t
 s_hash (const char *key)
 {
@@ -145,11 +192,11 @@ s_find (sch_limit_t *self, const char *key, uint64_t h)
     return NULL;
 }
 
-int64_t
-sch_limit_take (sch_limit_t *self, const char *key, uint32_t rate, int64_t now_ms)
+/* key's entry, made (full) when missing and moved to the LRU head; NULL
+ * when out of memory. */
+static s_entry_t *
+s_touch (sch_limit_t *self, const char *key)
 {
-    if (rate == 0 || !key)
-        return 0;
     uint64_t h = s_hash (key);
     s_entry_t *e = s_find (self, key, h);
     if (e)
@@ -160,7 +207,7 @@ sch_limit_take (sch_limit_t *self, const char *key, uint32_t rate, int64_t now_m
         size_t len = strlen (key);
         e = calloc (1, sizeof *e + len + 1);
         if (!e)
-            return 0;
+            return NULL;
         memcpy (e->key, key, len + 1);
         e->hash = h;
         e->chain = self->slots[h & self->slot_mask];
@@ -168,7 +215,39 @@ sch_limit_take (sch_limit_t *self, const char *key, uint32_t rate, int64_t now_m
         self->size++;
     }
     s_push_front (self, e);
-    return sch_bucket_take (&e->bucket, rate, now_ms);
+    return e;
+}
+
+int64_t
+sch_limit_take (sch_limit_t *self, const char *key, uint32_t rate, int64_t now_ms)
+{
+    if (rate == 0 || !key)
+        return 0;
+    s_entry_t *e = s_touch (self, key);
+    return e ? sch_bucket_take (&e->bucket, rate, now_ms) : 0;
+}
+
+int64_t
+sch_limit_take_n (sch_limit_t *self, const char *key, uint32_t rate, uint32_t burst, uint32_t n,
+                  int64_t now_ms, sch_limit_info_t *info)
+{
+    if (rate == 0 || !key)
+        return 0;
+    s_entry_t *e = s_touch (self, key);
+    return e ? sch_bucket_take_n (&e->bucket, rate, burst, n, now_ms, info) : 0;
+}
+
+void
+sch_limit_give (sch_limit_t *self, const char *key, uint32_t burst, uint32_t n)
+{
+    if (!key || n == 0)
+        return;
+    s_entry_t *e = s_find (self, key, s_hash (key));
+    if (!e)
+        return;
+    e->bucket.tokens += (double)n;
+    if (e->bucket.tokens > (double)(burst < 1 ? 1 : burst))
+        e->bucket.tokens = (double)(burst < 1 ? 1 : burst);
 }
 
 void
