@@ -18,7 +18,7 @@ PKGS  := libczmq libzmq msgpack lmdb libcurl jansson openssl
 DEB_PKGS := pkg-config make gcc libzmq3-dev libczmq-dev libcivetweb-dev libmsgpack-dev \
             liblmdb-dev lmdb-utils libcurl4-openssl-dev libjansson-dev libssl-dev \
             libcmocka-dev curl procps
-DEB_TEST_PKGS := clang libclang-rt-14-dev
+DEB_TEST_PKGS := clang libclang-rt-14-dev nginx-light
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -52,6 +52,8 @@ PROTO_SRCS  := $(call lib_srcs,proto)
 SCH_SRCS    := $(call lib_srcs,scheduler)
 DLV_SRCS    := $(call lib_srcs,deliverer)
 ING_SRCS    := $(call lib_srcs,ingress)
+# generated sources of the ingress library: ingress/openapi.json as a C array
+ING_GEN_SRCS := build/gen/ing_openapi_doc.c
 TEST_SRCS   := $(wildcard common/*_test.c proto/*_test.c scheduler/*_test.c deliverer/*_test.c ingress/*_test.c)
 TOOL_SRCS   := $(filter-out tests/unit_main.c,$(wildcard tests/*.c))
 
@@ -62,11 +64,13 @@ LIBSCH    := $(OBJ)/libzhsch.a
 LIBDLV    := $(OBJ)/libzhdlv.a
 LIBING    := $(OBJ)/libzhing.a
 
-PROGRAMS := $(BIN)/zhook-ingress $(BIN)/zhook-scheduler $(BIN)/zhook-deliverer $(BIN)/zhook-verify
+PROGRAMS := $(BIN)/zhook-ingress $(BIN)/zhook-scheduler $(BIN)/zhook-deliverer $(BIN)/zhook-verify \
+            $(BIN)/zhook-keygen
 TOOLS    := $(patsubst tests/%.c,$(BIN)/%,$(TOOL_SRCS))
 UNIT     := $(BIN)/zhook-unit
 
-.PHONY: all programs run test unit e2e fuzz lint clean deps deps-test check-deps tools
+.PHONY: all programs run test unit e2e fuzz lint clean deps deps-test check-deps tools keys \
+        openapi-validator
 # Top-level goals first make sure the Debian packages are there, then build in a
 # sub-make, so pkg-config is asked only once the packages exist.
 all: check-deps
@@ -93,7 +97,7 @@ $(LIBCOMMON): $(call objs,$(COMMON_SRCS))
 $(LIBPROTO):  $(call objs,$(PROTO_SRCS))
 $(LIBSCH):    $(call objs,$(SCH_SRCS))
 $(LIBDLV):    $(call objs,$(DLV_SRCS))
-$(LIBING):    $(call objs,$(ING_SRCS))
+$(LIBING):    $(call objs,$(ING_SRCS) $(ING_GEN_SRCS))
 $(OBJ)/%.a:
 	@mkdir -p $(dir $@)
 	$(Q)rm -f $@ && ar rcs $@ $^
@@ -102,10 +106,33 @@ $(BIN)/zhook-scheduler: $(OBJ)/scheduler/main.o $(LIBSCH) $(LIBPROTO) $(LIBCOMMO
 $(BIN)/zhook-deliverer: $(OBJ)/deliverer/main.o $(LIBDLV) $(LIBPROTO) $(LIBCOMMON)
 $(BIN)/zhook-ingress:   $(OBJ)/ingress/main.o $(LIBING) $(LIBPROTO) $(LIBCOMMON)
 $(BIN)/zhook-verify:    $(OBJ)/verify/main.o $(LIBCOMMON)
+$(BIN)/zhook-keygen:    $(OBJ)/keygen/main.o $(LIBCOMMON)
 $(PROGRAMS):
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  LD    $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# GET /openapi.json: ingress/openapi.json embedded at build time as a
+# NUL-terminated array behind ing_openapi_doc () (ingress/ing_openapi.h).
+build/gen/ing_openapi_doc.c: ingress/openapi.json
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  GEN   $@")
+	$(Q){ printf '/* Generated from ingress/openapi.json by the Makefile: do not edit. */\n'; \
+	  printf '#include "ingress/ing_openapi.h"\n\nstatic const unsigned char s_doc[] = {\n'; \
+	  od -An -v -tx1 $< | sed -e 's/[[:space:]]*\([0-9a-f][0-9a-f]\)/0x\1,/g' -e 's/^/    /'; \
+	  printf '    0x00};\n\nconst char *\ning_openapi_doc (size_t *size)\n{\n'; \
+	  printf '    *size = sizeof s_doc - 1;\n    return (const char *)s_doc;\n}\n'; \
+	} >$@.tmp && mv $@.tmp $@
+
+# Test-only npm package (tests/openapi/): the OpenAPI 3.1 schema validator that
+# tests/e2e/t_openapi.sh runs, installed from the lock file under build/npm.
+OPENAPI_VALIDATOR := build/npm/node_modules/@seriousme/openapi-schema-validator/package.json
+$(OPENAPI_VALIDATOR): tests/openapi/package.json tests/openapi/package-lock.json
+	@mkdir -p build/npm
+	cp tests/openapi/package.json tests/openapi/package-lock.json build/npm/
+	cd build/npm && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $@
+openapi-validator: $(OPENAPI_VALIDATOR)
 
 $(BIN)/%: $(OBJ)/tests/%.o $(LIBPROTO) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
@@ -132,12 +159,12 @@ unit: check-deps
 	$(UNIT)
 
 e2e: check-deps
-	@$(MAKE) --no-print-directory $(PROGRAMS) $(TOOLS)
+	@$(MAKE) --no-print-directory $(PROGRAMS) $(TOOLS) openapi-validator
 	ZH_BIN=$(abspath $(BIN)) ZH_SANITIZE=$(SANITIZE) sh tests/e2e/run.sh
 
 # The sanitizer run skips the fuzzers: they are ASan/UBSan builds already.
 test: deps-test
-	@$(MAKE) --no-print-directory $(PROGRAMS) $(TOOLS) $(UNIT)
+	@$(MAKE) --no-print-directory $(PROGRAMS) $(TOOLS) $(UNIT) openapi-validator
 	$(UNIT)
 	ZH_BIN=$(abspath $(BIN)) ZH_SANITIZE=$(SANITIZE) sh tests/e2e/run.sh
 ifneq ($(SANITIZE),1)
@@ -152,7 +179,7 @@ endif
 FUZZ_SECONDS ?= 60
 FUZZ_SRCS := $(wildcard proto/*_fuzz.c ingress/*_fuzz.c scheduler/*_fuzz.c deliverer/*_fuzz.c common/*_fuzz.c)
 FUZZ_BINS := $(patsubst %.c,bin/fuzz/%,$(notdir $(FUZZ_SRCS)))
-FUZZ_LIB_SRCS := $(PROTO_SRCS) $(COMMON_SRCS) $(ING_SRCS)
+FUZZ_LIB_SRCS := $(PROTO_SRCS) $(COMMON_SRCS) $(ING_SRCS) $(ING_GEN_SRCS)
 bin/fuzz/%: $(FUZZ_SRCS) $(FUZZ_LIB_SRCS)
 	@mkdir -p bin/fuzz
 	clang -std=c11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined \
@@ -169,16 +196,24 @@ fuzz: $(FUZZ_BINS)
 	done
 
 # --- running locally ------------------------------------------------------
+# --- CURVE keys of the internal sockets ----------------------------------
+# A development set under KEYS_DIR (scheduler, ingress, deliverer pairs and
+# clients/ with the allowlisted public certificates); existing keys are kept.
+KEYS_DIR ?= data/keys
+keys: check-deps
+	@$(MAKE) --no-print-directory $(BIN)/zhook-keygen
+	sh scripts/make-keys.sh $(BIN)/zhook-keygen $(KEYS_DIR)
+
 run: check-deps
 	@$(MAKE) --no-print-directory $(PROGRAMS)
 	ZH_BIN=$(BIN) sh scripts/run-local.sh
 
 # --- lint -----------------------------------------------------------------
-LINT_SRCS = $(wildcard common/*.[ch] proto/*.[ch] scheduler/*.[ch] deliverer/*.[ch] ingress/*.[ch] verify/*.[ch] tests/*.[ch])
+LINT_SRCS = $(wildcard common/*.[ch] proto/*.[ch] scheduler/*.[ch] deliverer/*.[ch] ingress/*.[ch] verify/*.[ch] keygen/*.[ch] tests/*.[ch])
 lint:
 	clang-format --dry-run --Werror $(LINT_SRCS)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
-	  --suppress=missingIncludeSystem --suppress=varFuncNullUB -I. common proto scheduler deliverer ingress verify
+	  --suppress=missingIncludeSystem --suppress=varFuncNullUB -I. common proto scheduler deliverer ingress verify keygen
 	@! grep -nE '\b(sprintf|strcat|strncpy|atoi|atol|gets|strtok)[[:space:]]*\(' $(LINT_SRCS) \
 	  || { echo "lint: banned function"; exit 1; }
 

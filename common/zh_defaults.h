@@ -25,6 +25,14 @@
 #define ZH_DEF_AUTH "on"
 #define ZH_DEF_READY_HB_MS 3000 /* /ready fails this long after the last scheduler heartbeat */
 
+/* Ingress, edge protection */
+#define ZH_DEF_HEADER_TIMEOUT_MS 5000
+#define ZH_DEF_BODY_TIMEOUT_MS 10000
+#define ZH_DEF_KEEP_ALIVE_TIMEOUT_MS 5000
+#define ZH_DEF_LISTEN_BACKLOG 128
+#define ZH_DEF_IP_RATE 0 /* requests per second per client IP; 0 = unlimited */
+#define ZH_DEF_IP_BURST 0 /* 0 = one second's worth (the rate) */
+
 /* Scheduler */
 #define ZH_DEF_DATA_DIR "./data"
 #define ZH_DEF_MAP_SIZE_MB 4096 /* LMDB map; the file is sparse */
@@ -39,6 +47,11 @@
 #define ZH_DEF_COMMIT_BATCH 1000 /* most submissions applied in one write txn */
 #define ZH_DEF_DISPATCH_BATCH 256 /* most dispatches leased in one write txn */
 #define ZH_DEF_PURGE_BATCH 500 /* most ended messages purged in one write txn */
+#define ZH_DEF_PURGE_INTERVAL_MS 60000 /* period of the retention purge */
+#define ZH_DEF_SECRET_OVERLAP_HOURS 24 /* previous secret still signs this long after a rotate */
+#define ZH_DEF_DISABLE_AFTER_HOURS 120 /* a subscription failing this long is disabled */
+#define ZH_DEF_TENANT_RATE 0 /* accepted messages per second per tenant; 0 = unlimited */
+#define ZH_DEF_TENANT_BURST 0 /* bucket size; 0 = one second's worth (the rate) */
 #define ZH_DEF_DELIVERER_TIMEOUT_MS 3000 /* a deliverer silent this long has no capacity */
 
 /* Deliverer */

@@ -1,7 +1,9 @@
 /*  ing_config.c — reads the ingress's ZHOOK_* variables (zh_config readers). */
 #include "ingress/ing_config.h"
+#include "ingress/ing_cors.h"
 #include "common/zh_defaults.h"
 #include "common/zh_netguard.h"
+#include "ingress/ing_limit.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +24,7 @@ const zh_config_var_t ing_config_vars[] = {
      "scheduler submit socket (PUSH connects here)"},
     {"ZHOOK_PUBLISH_ENDPOINT", "tcp://<SCHEDULER_HOST>:" ING_STR (ZH_DEF_PUBLISH_PORT),
      "scheduler publish socket (SUB connects here: replies and heartbeats)"},
+    ZH_CURVE_VARS_CLIENT,
     {"ZHOOK_HTTP_THREADS", ING_STR (ZH_DEF_HTTP_THREADS),
      "civetweb worker threads; each serves one keep-alive connection at a time"},
     {"ZHOOK_REQUEST_TIMEOUT_MS", ING_STR (ZH_DEF_REQUEST_TIMEOUT_MS),
@@ -40,6 +43,25 @@ const zh_config_var_t ing_config_vars[] = {
      "1 accepts URLs naming loopback/private/link-local addresses (development only)"},
     {"ZHOOK_ALLOWED_CIDRS", "",
      "private ranges URLs may name anyway, comma-separated CIDRs (10.20.0.0/16, fd00::/64)"},
+    {"ZHOOK_HEADER_TIMEOUT_MS", ING_STR (ZH_DEF_HEADER_TIMEOUT_MS),
+     "a request line and headers must arrive within this time, else the connection is closed"},
+    {"ZHOOK_BODY_TIMEOUT_MS", ING_STR (ZH_DEF_BODY_TIMEOUT_MS),
+     "a request body must arrive within this time, else 408 and the connection is closed"},
+    {"ZHOOK_KEEP_ALIVE_TIMEOUT_MS", ING_STR (ZH_DEF_KEEP_ALIVE_TIMEOUT_MS),
+     "an idle keep-alive connection (which holds a worker thread) is closed after this"},
+    {"ZHOOK_LISTEN_BACKLOG", ING_STR (ZH_DEF_LISTEN_BACKLOG),
+     "connections the kernel queues while every HTTP thread is busy"},
+    {"ZHOOK_CORS_ORIGINS", "",
+     "browser origins allowed to call the API, exact and comma-separated "
+     "(https://app.example.com); empty: no CORS headers"},
+    {"ZHOOK_IP_RATE", ING_STR (ZH_DEF_IP_RATE),
+     "requests per second per client IP at each ingress (not /live, /ready, /metrics); "
+     "0 = unlimited"},
+    {"ZHOOK_IP_BURST", ING_STR (ZH_DEF_IP_BURST),
+     "most requests a client IP may make at once (token bucket size); 0 = the rate"},
+    {"ZHOOK_TRUSTED_PROXIES", "",
+     "proxies whose X-Forwarded-For/-Proto are believed, comma-separated CIDRs "
+     "(10.0.0.0/8, 172.16.0.0/12); empty: the TCP peer is the client"},
     {NULL, NULL, NULL},
 };
 
@@ -49,6 +71,9 @@ ing_config_destroy (ing_config_t **self_p)
     if (!self_p || !*self_p)
         return;
     ing_config_t *self = *self_p;
+    free (self->trusted_proxies);
+    zh_curve_config_clear (&self->curve);
+    free (self->cors_origins);
     free (self->allowed_cidrs);
     free (self->instance_id);
     free (self->api_keys_file);
@@ -94,6 +119,8 @@ ing_config_new (void)
         goto fail;
     free (host);
     host = NULL;
+    if (zh_curve_config_read (&self->curve, ZH_CURVE_CLIENT))
+        goto fail;
 
     if (zh_config_int ("ZHOOK_HTTP_THREADS", ZH_DEF_HTTP_THREADS, 1, 1024, &n))
         goto fail;
@@ -148,6 +175,61 @@ ing_config_new (void)
         goto fail;
     }
     zh_netguard_destroy (&guard);
+
+    if (zh_config_int ("ZHOOK_HEADER_TIMEOUT_MS", ZH_DEF_HEADER_TIMEOUT_MS, 100, 600000, &n))
+        goto fail;
+    self->header_timeout_ms = (int)n;
+    if (zh_config_int ("ZHOOK_BODY_TIMEOUT_MS", ZH_DEF_BODY_TIMEOUT_MS, 100, 600000, &n))
+        goto fail;
+    self->body_timeout_ms = (int)n;
+    if (zh_config_int ("ZHOOK_KEEP_ALIVE_TIMEOUT_MS", ZH_DEF_KEEP_ALIVE_TIMEOUT_MS, 100, 600000,
+                       &n))
+        goto fail;
+    self->keep_alive_timeout_ms = (int)n;
+    if (zh_config_int ("ZHOOK_LISTEN_BACKLOG", ZH_DEF_LISTEN_BACKLOG, 1, 65535, &n))
+        goto fail;
+    self->listen_backlog = (int)n;
+    if (zh_config_string ("ZHOOK_CORS_ORIGINS", NULL, &self->cors_origins))
+        goto fail;
+    if (self->cors_origins && !*self->cors_origins) {
+        free (self->cors_origins);
+        self->cors_origins = NULL;
+    }
+    const char *bad_origin = NULL;
+    ing_cors_t *cors = ing_cors_new (self->cors_origins, &bad_origin);
+    if (!cors) {
+        if (bad_origin) {
+            char entry[ING_CORS_ORIGIN_MAX + 1];
+            snprintf (entry, sizeof entry, "%.*s", (int)strcspn (bad_origin, ","), bad_origin);
+            zh_error ("configuration: invalid value", "s:variable", "ZHOOK_CORS_ORIGINS", "s:entry",
+                      entry, "s:expected",
+                      "comma-separated origins such as https://app.example.com:8443", NULL);
+        }
+        goto fail;
+    }
+    ing_cors_destroy (&cors);
+
+    if (zh_config_int ("ZHOOK_IP_RATE", ZH_DEF_IP_RATE, 0, 1000000, &n))
+        goto fail;
+    self->ip_rate = (uint32_t)n;
+    if (zh_config_int ("ZHOOK_IP_BURST", ZH_DEF_IP_BURST, 0, 1000000, &n))
+        goto fail;
+    self->ip_burst = (uint32_t)(n > 0 ? n : self->ip_rate);
+    if (zh_config_string ("ZHOOK_TRUSTED_PROXIES", NULL, &self->trusted_proxies))
+        goto fail;
+    if (self->trusted_proxies && !*self->trusted_proxies) {
+        free (self->trusted_proxies);
+        self->trusted_proxies = NULL;
+    }
+    const char *bad_proxy = NULL;
+    if (ing_limit_check_cidrs (self->trusted_proxies, &bad_proxy)) {
+        char entry[64];
+        snprintf (entry, sizeof entry, "%.*s", (int)strcspn (bad_proxy, ", \t"), bad_proxy);
+        zh_error ("configuration: invalid value", "s:variable", "ZHOOK_TRUSTED_PROXIES", "s:entry",
+                  entry, "s:expected", "comma-separated IPv4/IPv6 addresses or CIDRs (at most 64)",
+                  NULL);
+        goto fail;
+    }
 
     if (zh_config_instance_id ("ing", &self->instance_id))
         goto fail;

@@ -7,13 +7,17 @@
  *  the scheduler, bounded by ZHOOK_REQUEST_TIMEOUT_MS. */
 #include "ingress/ing_server.h"
 #include "common/zh_clock.h"
+#include "common/zh_defaults.h"
 #include "common/zh_id.h"
 #include "common/zh_log.h"
 #include "common/zh_metrics.h"
 #include "common/zh_netguard.h"
 #include "ingress/ing_auth.h"
 #include "ingress/ing_bridge.h"
+#include "ingress/ing_cors.h"
 #include "ingress/ing_http.h"
+#include "ingress/ing_limit.h"
+#include "ingress/ing_openapi.h"
 #include "ingress/ing_render.h"
 #include "ingress/ing_validate.h"
 
@@ -25,12 +29,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define ING_RETRY_AFTER_UNAVAILABLE "1"
 #define ING_RETRY_AFTER_STORE_FULL "30"
 #define ING_DL_LIMIT_DEFAULT 100
 #define ING_CURSOR_MAX 256
-#define ING_EXTRA_HEADERS 6
+#define ING_EXTRA_HEADERS 16
+#define ING_HSTS "max-age=31536000; includeSubDomains" /* only on requests that came over TLS */
+#define ING_EXTRA_VALUE_MAX 256 /* CORS origins are at most ING_CORS_ORIGIN_MAX */
 
 typedef enum {
     R_CREATE,
@@ -51,6 +58,7 @@ typedef enum {
     R_LIVE,
     R_READY,
     R_METRICS,
+    R_OPENAPI,
     R_OTHER,
     R__COUNT
 } s_route_t;
@@ -74,12 +82,13 @@ static const char *s_route_names[R__COUNT] = {
     "live",
     "ready",
     "metrics",
+    "openapi",
     "other",
 };
 
 /* Status codes with their own series; anything else counts as "other". */
-static const int s_codes[] = {200, 201, 202, 400, 401, 404, 405, 409,
-                              413, 415, 422, 429, 500, 503, 507};
+static const int s_codes[] = {200, 201, 202, 204, 400, 401, 403, 404, 405,
+                              408, 409, 413, 415, 422, 429, 500, 503, 507};
 #define S_CODES (sizeof s_codes / sizeof s_codes[0])
 
 typedef enum {
@@ -97,6 +106,7 @@ typedef enum {
     P_LIVE,
     P_READY,
     P_METRICS,
+    P_OPENAPI,
     P_ANY,
     P__COUNT
 } s_path_kind_t;
@@ -116,6 +126,7 @@ static const char *s_path_patterns[P__COUNT] = {
     "/live$",
     "/ready$",
     "/metrics$",
+    "/openapi.json$",
     "/",
 };
 
@@ -123,6 +134,40 @@ typedef struct {
     ing_server_t *server;
     s_path_kind_t kind;
 } s_path_t;
+
+/* Why a request was refused before reaching its operation:
+ * zhook_ingress_rejected_requests_total{reason}. The first ING_HTTP__COUNT
+ * follow ing_http_check_t (index 0, "ok", is unused). */
+typedef enum {
+    S_REJECT_BODY_TIMEOUT = ING_HTTP__COUNT,
+    S_REJECT_BODY_INCOMPLETE,
+    S_REJECT_JSON_DEPTH,
+    S_REJECT_CONTENT_TYPE,
+    S_REJECT_CORS,
+    S_REJECT_PARSER,
+    S_REJECT__COUNT
+} s_reject_t;
+
+static const char *
+s_reject_reason (int r)
+{
+    switch (r) {
+    case S_REJECT_BODY_TIMEOUT:
+        return "body_timeout";
+    case S_REJECT_BODY_INCOMPLETE:
+        return "body_incomplete";
+    case S_REJECT_JSON_DEPTH:
+        return "json_too_deep";
+    case S_REJECT_CONTENT_TYPE:
+        return "content_type";
+    case S_REJECT_CORS:
+        return "cors_preflight";
+    case S_REJECT_PARSER:
+        return "unparsable_request";
+    default:
+        return ing_http_check_reason ((ing_http_check_t)r);
+    }
+}
 
 struct _ing_server_t {
     const ing_config_t *cfg; /* borrowed */
@@ -135,6 +180,11 @@ struct _ing_server_t {
     zh_counter_t *timeouts;
     zh_gauge_t *scheduler_up;
     zh_gauge_t *in_flight;
+    ing_limit_t *limit; /* per-IP buckets and trusted proxies */
+    zh_counter_t *limited_ip, *limited_tenant; /* 429s by scope */
+    zh_counter_t *rejected[S_REJECT__COUNT]; /* requests refused by the strict HTTP checks */
+    ing_cors_t *cors; /* ZHOOK_CORS_ORIGINS; never NULL once started */
+    ing_http_watchdog_t *watchdog; /* cuts off bodies at ZHOOK_BODY_TIMEOUT_MS */
     s_path_t paths[P__COUNT];
     struct mg_context *ctx;
     bool library; /* mg_init_library succeeded */
@@ -150,15 +200,21 @@ typedef struct {
     int64_t start_us;
     s_route_t route;
     char request_id[ING_REQUEST_ID_MAX + 1];
-    const char *tenant;
+    const char *tenant; /* tenant_buf once authenticated, else NULL */
+    char tenant_buf[ING_TENANT_MAX + 1];
+    char client_ip[ING_LIMIT_IP_SIZE]; /* set by s_prologue: see ing_limit.h */
+    bool https; /* set by s_prologue: TLS here or at a trusted proxy */
+    int64_t retry_after_s; /* Retry-After of a 429/503 when known, else 0 */
     const char *noun; /* what a 404 says is missing: "message", "subscription", "event" */
     bool body_read;
+    ing_http_framing_t framing; /* from ing_http_check_headers in s_dispatch */
+    bool preflight; /* a CORS preflight: s_options set (or refused) its CORS headers */
     int status;
     json_t *json; /* response body, or */
     char *text; /* a preformatted one (metrics) */
     const char *content_type;
     const char *headers[2 * ING_EXTRA_HEADERS];
-    char values[ING_EXTRA_HEADERS][ING_REQUEST_ID_MAX + 32];
+    char values[ING_EXTRA_HEADERS][ING_EXTRA_VALUE_MAX];
     size_t header_count;
 } s_req_t;
 
@@ -190,7 +246,12 @@ s_problem (s_req_t *req, int status, const char *detail, json_t *errors)
 {
     s_respond (req, status, ing_render_problem (status, detail, errors));
     req->content_type = "application/problem+json";
-    if (status == 503 || status == 429)
+    if ((status == 503 || status == 429) && req->retry_after_s > 0) {
+        char seconds[24];
+        snprintf (seconds, sizeof seconds, "%lld", (long long)req->retry_after_s);
+        s_header (req, "Retry-After", seconds);
+    }
+    else if (status == 503 || status == 429)
         s_header (req, "Retry-After", ING_RETRY_AFTER_UNAVAILABLE);
     else if (status == 507)
         s_header (req, "Retry-After", ING_RETRY_AFTER_STORE_FULL);
@@ -233,12 +294,108 @@ s_one_error (s_req_t *req, int status, const char *detail, const char *field, co
 static bool
 s_auth (s_req_t *req)
 {
-    req->tenant = ing_auth_check (req->server->auth, mg_get_header (req->conn, "Authorization"));
-    if (req->tenant)
+    if (ing_auth_check (req->server->auth, mg_get_header (req->conn, "Authorization"),
+                        req->tenant_buf)) {
+        req->tenant = req->tenant_buf;
         return true;
+    }
     /* one body for every failure: nothing tells a missing key from a wrong one */
     s_problem (req, 401, "a valid API key is required: Authorization: Bearer <key>", NULL);
     s_header (req, "WWW-Authenticate", "Bearer realm=\"zhook\"");
+    return false;
+}
+
+/* ceil (ms / 1000): whole seconds for Retry-After and RateLimit-Reset. */
+static int64_t
+s_seconds (int64_t ms)
+{
+    return ms <= 0 ? 0 : (ms + 999) / 1000;
+}
+
+static void
+s_limit_headers (s_req_t *req, uint32_t limit, uint32_t remaining, int64_t reset_ms)
+{
+    char value[24];
+    snprintf (value, sizeof value, "%u", limit);
+    s_header (req, "RateLimit-Limit", value);
+    snprintf (value, sizeof value, "%u", remaining);
+    s_header (req, "RateLimit-Remaining", value);
+    snprintf (value, sizeof value, "%lld", (long long)s_seconds (reset_ms));
+    s_header (req, "RateLimit-Reset", value);
+}
+
+/* The tenant limit's answer in a submit reply (the scheduler keeps the
+ * buckets): RateLimit-* headers on accepted and refused submits of a
+ * limited tenant, and the real wait in the Retry-After of a 429. */
+static void
+s_tenant_rate (s_req_t *req, const proto_reply_t *reply)
+{
+    if (reply->status == 429) {
+        zh_counter_inc (req->server->limited_tenant);
+        if (reply->retry_after_ms > 0) {
+            int64_t s = s_seconds (reply->retry_after_ms);
+            req->retry_after_s = s < 1 ? 1 : s;
+        }
+    }
+    if (reply->rate_limit > 0)
+        s_limit_headers (req, reply->rate_limit, reply->rate_remaining, reply->rate_reset_ms);
+}
+
+/* Query parameters that would carry a credential: refused, so a key never
+ * sits in URLs, proxy logs or browser history (and is never logged here:
+ * no log line holds a query string). */
+static const char *s_key_params[] = {
+    "api_key", "apikey", "api-key", "key", "token", "access_token", "auth", "authorization", NULL,
+};
+
+static bool
+s_key_in_query (const char *qs)
+{
+    for (const char *p = qs; p && *p;) {
+        size_t n = strcspn (p, "&;"), name_len = strcspn (p, "=&;");
+        char name[32];
+        int len = name_len < sizeof name
+                      ? mg_url_decode (p, (int)name_len, name, (int)sizeof name, 1)
+                      : -1;
+        for (size_t i = 0; len > 0 && s_key_params[i]; i++)
+            if (!strcasecmp (name, s_key_params[i]))
+                return true;
+        p += n;
+        if (*p)
+            p++;
+    }
+    return false;
+}
+
+/* Before every operation: who the client is (req->client_ip, req->https),
+ * no credential in the query string (400), then the per-IP limit (429).
+ * /live, /ready and /metrics are not limited: probes and scrapes must not
+ * fail because a client behind the same address is noisy. */
+static bool
+s_prologue (s_req_t *req, s_path_kind_t kind)
+{
+    ing_server_t *server = req->server;
+    ing_limit_client (req->conn, server->limit, req->client_ip, sizeof req->client_ip, &req->https);
+    if (s_key_in_query (req->ri->query_string)) {
+        s_problem (req, 400,
+                   "API keys are accepted only in the Authorization header (Bearer), never in "
+                   "the query string",
+                   NULL);
+        return false;
+    }
+    if (kind == P_LIVE || kind == P_READY || kind == P_METRICS ||
+        !ing_limit_enabled (server->limit))
+        return true;
+    ing_limit_info_t info;
+    if (ing_limit_take (server->limit, req->client_ip, zh_clock_mono_ms (), &info))
+        return true;
+    zh_counter_inc (server->limited_ip);
+    req->retry_after_s = s_seconds (info.retry_after_ms);
+    if (req->retry_after_s < 1)
+        req->retry_after_s = 1;
+    s_problem (req, 429, "too many requests from this address; retry after Retry-After seconds",
+               NULL);
+    s_limit_headers (req, info.limit, info.remaining, info.reset_ms);
     return false;
 }
 
@@ -273,15 +430,42 @@ s_idem_key (s_req_t *req, const char **key)
     return false;
 }
 
+static void
+s_rejected (s_req_t *req, int reason)
+{
+    if (reason > 0 && reason < S_REJECT__COUNT)
+        zh_counter_inc (req->server->rejected[reason]);
+}
+
+/* Reads a JSON body within ZHOOK_MAX_BODY_BYTES and ZHOOK_BODY_TIMEOUT_MS,
+ * nested at most ING_JSON_MAX_DEPTH deep; false after setting the error
+ * response (413, 408, 415, 400). */
 static bool
 s_read_json (s_req_t *req, char **body, size_t *size)
 {
     if (!ing_http_is_json (mg_get_header (req->conn, "Content-Type"))) {
+        s_rejected (req, S_REJECT_CONTENT_TYPE);
         s_problem (req, 415, "Content-Type must be application/json", NULL);
         return false;
     }
-    size_t max = req->server->cfg->max_body_bytes;
-    ing_http_body_rc_t rc = ing_http_read_body (req->conn, max, body, size);
+    const ing_config_t *cfg = req->server->cfg;
+    size_t max = cfg->max_body_bytes;
+    int timeout_ms = cfg->body_timeout_ms > 0 ? cfg->body_timeout_ms : ZH_DEF_BODY_TIMEOUT_MS;
+    ing_http_body_rc_t rc =
+        ing_http_read_body (req->conn, &req->framing, max, zh_clock_mono_ms () + timeout_ms,
+                            req->server->watchdog, body, size);
+    if (rc == ING_BODY_OK && !ing_http_json_depth_ok (*body, *size, ING_JSON_MAX_DEPTH)) {
+        req->body_read = true;
+        free (*body);
+        *body = NULL;
+        s_rejected (req, S_REJECT_JSON_DEPTH);
+        char detail[96];
+        snprintf (detail, sizeof detail,
+                  "the request body nests arrays and objects more than %d deep",
+                  ING_JSON_MAX_DEPTH);
+        s_problem (req, 400, detail, NULL);
+        return false;
+    }
     if (rc == ING_BODY_OK) {
         req->body_read = true;
         return true;
@@ -289,14 +473,23 @@ s_read_json (s_req_t *req, char **body, size_t *size)
     char detail[96];
     switch (rc) {
     case ING_BODY_TOO_LARGE:
+        s_rejected (req, ING_HTTP_TOO_LARGE);
         snprintf (detail, sizeof detail, "the request body exceeds %zu bytes", max);
         s_problem (req, 413, detail, NULL);
         break;
     case ING_BODY_BAD_FRAMING:
+        s_rejected (req, ING_HTTP_LENGTH_AND_CHUNKED);
         s_problem (req, 400, "malformed Content-Length or Transfer-Encoding", NULL);
         break;
+    case ING_BODY_TIMEOUT:
+        s_rejected (req, S_REJECT_BODY_TIMEOUT);
+        snprintf (detail, sizeof detail, "the request body did not arrive within %d ms",
+                  timeout_ms);
+        s_problem (req, 408, detail, NULL);
+        break;
     case ING_BODY_IO:
-        s_problem (req, 400, "the request body could not be read", NULL);
+        s_rejected (req, S_REJECT_BODY_INCOMPLETE);
+        s_problem (req, 400, "the request body could not be read (incomplete or malformed)", NULL);
         break;
     default:
         s_internal (req, "out of memory reading the body");
@@ -438,6 +631,7 @@ s_create (s_req_t *req)
         s_bridge_failed (req, brc);
         goto out;
     }
+    s_tenant_rate (req, reply);
     if (reply->status != 202) {
         s_reply_refused (req, reply->status, reply->error);
         goto out;
@@ -510,6 +704,7 @@ s_batch (s_req_t *req)
         s_bridge_failed (req, brc);
         goto out;
     }
+    s_tenant_rate (req, reply);
     if (reply->status != 202) {
         s_reply_refused (req, reply->status, reply->error);
         goto out;
@@ -968,6 +1163,7 @@ s_event_publish (s_req_t *req)
         s_bridge_failed (req, brc);
         goto out;
     }
+    s_tenant_rate (req, reply);
     if (reply->status != 202) {
         s_reply_refused (req, reply->status, reply->error);
         goto out;
@@ -1066,6 +1262,21 @@ s_metrics (s_req_t *req)
     req->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
+/* GET /openapi.json: the document embedded at build time (no auth). */
+static void
+s_openapi (s_req_t *req)
+{
+    size_t size = 0;
+    const char *doc = ing_openapi_doc (&size);
+    req->text = strndup (doc, size);
+    if (!req->text) {
+        s_internal (req, "out of memory copying the OpenAPI document");
+        return;
+    }
+    req->status = 200;
+    req->content_type = "application/json";
+}
+
 /* --- dispatch ---------------------------------------------------------- */
 
 /* Copies the {id} segment of local_uri after prefix (up to suffix). */
@@ -1138,10 +1349,76 @@ s_route_of (const s_req_t *req, s_path_kind_t kind, const char **allow)
         return s_is (req, "GET") ? R_READY : R_OTHER;
     case P_METRICS:
         return s_is (req, "GET") ? R_METRICS : R_OTHER;
+    case P_OPENAPI:
+        return s_is (req, "GET") ? R_OPENAPI : R_OTHER;
     default:
         *allow = NULL;
         return R_OTHER;
     }
+}
+
+/* An empty response (204). */
+static void
+s_no_content (s_req_t *req)
+{
+    json_decref (req->json);
+    req->json = NULL;
+    free (req->text);
+    req->text = strdup ("");
+    req->status = 204;
+    req->content_type = NULL;
+}
+
+/* OPTIONS: a CORS preflight (Origin and Access-Control-Request-Method) is
+ * answered 204 with the route's methods for a listed origin, else 403
+ * without CORS headers; a plain OPTIONS gets 204 with Allow. */
+static void
+s_options (s_req_t *req, const char *allow)
+{
+    const char *origin = mg_get_header (req->conn, "Origin");
+    const char *method = mg_get_header (req->conn, "Access-Control-Request-Method");
+    if (!origin || !method) {
+        s_no_content (req);
+        s_header (req, "Allow", allow);
+        return;
+    }
+    const char *headers = mg_get_header (req->conn, "Access-Control-Request-Headers");
+    req->preflight = true; /* s_finish adds no CORS header of its own */
+    if (ing_cors_preflight (req->server->cors, origin, method, headers, allow) != ING_CORS_ALLOW) {
+        s_rejected (req, S_REJECT_CORS);
+        s_problem (req, 403,
+                   "CORS preflight refused: the origin is not allowed (ZHOOK_CORS_ORIGINS), or "
+                   "the method or a header is not allowed on this resource",
+                   NULL);
+        return;
+    }
+    s_no_content (req);
+    s_header (req, "Access-Control-Allow-Origin", origin);
+    s_header (req, "Access-Control-Allow-Methods", allow);
+    s_header (req, "Access-Control-Allow-Headers", ING_CORS_ALLOW_HEADERS);
+    s_header (req, "Access-Control-Max-Age", ING_CORS_MAX_AGE);
+    s_header (req, "Vary", "Origin, Access-Control-Request-Method, Access-Control-Request-Headers");
+}
+
+/* civetweb's lenient parse, made strict: false after setting the error
+ * response (400, 413, 415). */
+static bool
+s_strict (s_req_t *req)
+{
+    size_t max = req->server->cfg->max_body_bytes;
+    ing_http_check_t rc =
+        ing_http_check_headers (req->ri->http_headers, req->ri->num_headers, max, &req->framing);
+    if (rc == ING_HTTP_OK)
+        return true;
+    s_rejected (req, rc);
+    if (rc == ING_HTTP_TOO_LARGE) {
+        char detail[96];
+        snprintf (detail, sizeof detail, "the request body exceeds %zu bytes", max);
+        s_problem (req, 413, detail, NULL);
+    }
+    else
+        s_problem (req, ing_http_check_status (rc), ing_http_check_detail (rc), NULL);
+    return false;
 }
 
 static void
@@ -1151,6 +1428,14 @@ s_dispatch (s_req_t *req, s_path_kind_t kind)
     char id[ZH_ID_MAX + 8];
     const char *allow;
     req->route = s_route_of (req, kind, &allow);
+    if (!s_prologue (req, kind))
+        return;
+    if (!s_strict (req))
+        return;
+    if (req->route == R_OTHER && allow && s_is (req, "OPTIONS")) {
+        s_options (req, allow);
+        return;
+    }
     switch (req->route) {
     case R_CREATE:
         s_create (req);
@@ -1214,6 +1499,9 @@ s_dispatch (s_req_t *req, s_path_kind_t kind)
     case R_METRICS:
         s_metrics (req);
         break;
+    case R_OPENAPI:
+        s_openapi (req);
+        break;
     default:
         if (allow)
             s_method_not_allowed (req, allow);
@@ -1221,6 +1509,22 @@ s_dispatch (s_req_t *req, s_path_kind_t kind)
             s_not_found (req);
         break;
     }
+}
+
+/* CORS headers of an ordinary response: a listed Origin may read it. */
+static void
+s_cors_headers (s_req_t *req)
+{
+    ing_cors_t *cors = req->server->cors;
+    if (req->preflight || !ing_cors_enabled (cors))
+        return;
+    const char *origin = mg_get_header (req->conn, "Origin");
+    if (ing_cors_simple (cors, origin) == ING_CORS_ALLOW) {
+        s_header (req, "Access-Control-Allow-Origin", origin);
+        s_header (req, "Access-Control-Expose-Headers", ING_CORS_EXPOSE_HEADERS);
+    }
+    /* the answer depends on Origin whenever CORS is on */
+    s_header (req, "Vary", "Origin");
 }
 
 static void
@@ -1242,6 +1546,9 @@ s_finish (s_req_t *req)
         req->header_count = 0;
     }
     s_header (req, "X-Request-Id", req->request_id);
+    s_cors_headers (req);
+    if (req->https)
+        s_header (req, "Strict-Transport-Security", ING_HSTS);
     /* an unread body (refused before reading) must not be drained by
      * civetweb: close the connection instead */
     bool keep_alive = req->body_read || !ing_http_has_body (req->conn);
@@ -1317,6 +1624,41 @@ s_exit_thread (const struct mg_context *ctx, int thread_type, void *thread_point
     ing_bridge_worker_destroy (&worker);
 }
 
+/* civetweb's own error pages (a request it cannot parse, headers over
+ * max_request_size, a Transfer-Encoding it refuses, ...) as problem+json
+ * with the same security headers as every other response; the connection
+ * is closed after it. */
+static int
+s_http_error (struct mg_connection *conn, int status, const char *errmsg)
+{
+    (void)errmsg; /* may quote request bytes: not echoed */
+    ing_server_t *self = mg_get_user_data (mg_get_context (conn));
+    const char *detail = status == 413   ? "the request line or headers are too large"
+                         : status == 408 ? "the request did not arrive in time"
+                         : status >= 500 ? "the request could not be processed"
+                                         : "the request could not be parsed as HTTP/1.1";
+    json_t *problem = ing_render_problem (status, detail, NULL);
+    char *text = problem ? json_dumps (problem, JSON_COMPACT) : NULL;
+    json_decref (problem);
+    char request_id[ING_REQUEST_ID_MAX + 1];
+    if (zh_id_new ("req", request_id, sizeof request_id) != 0)
+        snprintf (request_id, sizeof request_id, "req_unknown");
+    char ip[ING_LIMIT_IP_SIZE];
+    bool https = false;
+    if (self)
+        ing_limit_client (conn, self->limit, ip, sizeof ip, &https);
+    const char *headers[] = {"X-Request-Id", request_id, "Strict-Transport-Security", ING_HSTS};
+    const char *body = text ? text : "{\"status\":400}";
+    ing_http_send (conn, status, "application/problem+json", body, strlen (body), headers,
+                   https ? 2 : 1, false);
+    free (text);
+    if (self)
+        zh_counter_inc (self->rejected[S_REJECT_PARSER]);
+    zh_debug ("request refused by the HTTP parser", "i:status", (int64_t)status, "s:request_id",
+              request_id, NULL);
+    return 0;
+}
+
 static int
 s_log_message (const struct mg_connection *conn, const char *message)
 {
@@ -1362,7 +1704,25 @@ s_register_metrics (ing_server_t *self)
         "1 when a scheduler heartbeat arrived within ZHOOK_READY_TIMEOUT_MS", NULL);
     self->in_flight = zh_metrics_gauge (m, "zhook_ingress_requests_in_flight",
                                         "HTTP requests being handled now", NULL);
-    return self->timeouts && self->scheduler_up && self->in_flight ? 0 : -1;
+    for (int r = 1; r < S_REJECT__COUNT; r++) {
+        char labels[64];
+        snprintf (labels, sizeof labels, "reason=\"%s\"", s_reject_reason (r));
+        self->rejected[r] = zh_metrics_counter (
+            m, "zhook_ingress_rejected_requests_total",
+            "requests refused by the strict HTTP checks (framing, size, time, type, CORS)", labels);
+        if (!self->rejected[r])
+            return -1;
+    }
+    self->limited_ip =
+        zh_metrics_counter (m, "zhook_ingress_rate_limited_total",
+                            "Requests refused 429 by a rate limit, by scope", "scope=\"ip\"");
+    self->limited_tenant =
+        zh_metrics_counter (m, "zhook_ingress_rate_limited_total",
+                            "Requests refused 429 by a rate limit, by scope", "scope=\"tenant\"");
+    return self->timeouts && self->scheduler_up && self->in_flight && self->limited_ip &&
+                   self->limited_tenant
+               ? 0
+               : -1;
 }
 
 ing_server_t *
@@ -1389,6 +1749,12 @@ ing_server_new (const ing_config_t *cfg, bool *config_error)
             *config_error = true;
         goto fail;
     }
+    self->limit = ing_limit_new (cfg->ip_rate, cfg->ip_burst, cfg->trusted_proxies, NULL);
+    if (!self->limit) {
+        zh_error ("cannot create the per-IP rate limiter", "s:variable", "ZHOOK_TRUSTED_PROXIES",
+                  NULL);
+        goto fail;
+    }
     if (cfg->allow_private_targets)
         zh_warn ("ZHOOK_ALLOW_PRIVATE_TARGETS is on: message URLs may name internal addresses "
                  "(development only)",
@@ -1398,30 +1764,70 @@ ing_server_new (const ing_config_t *cfg, bool *config_error)
         zh_error ("cannot register metrics", NULL);
         goto fail;
     }
-    self->bridge = ing_bridge_new (cfg->submit_endpoint, cfg->publish_endpoint, cfg->instance_id,
-                                   cfg->ready_timeout_ms, self->scheduler_up);
+    self->bridge = ing_bridge_new (cfg->submit_endpoint, cfg->publish_endpoint, &cfg->curve,
+                                   cfg->instance_id, cfg->ready_timeout_ms, self->scheduler_up);
     if (!self->bridge)
         goto fail;
 
+    const char *bad_origin = NULL;
+    self->cors = ing_cors_new (cfg->cors_origins, &bad_origin);
+    if (!self->cors) {
+        zh_error (bad_origin ? "configuration: invalid value" : "out of memory", "s:variable",
+                  "ZHOOK_CORS_ORIGINS", NULL);
+        if (config_error && bad_origin)
+            *config_error = true;
+        goto fail;
+    }
+
+    self->watchdog = ing_http_watchdog_new ();
+    if (!self->watchdog) {
+        zh_error ("cannot start the body deadline watchdog", NULL);
+        goto fail;
+    }
+
     mg_init_library (0);
     self->library = true;
-    char threads[16];
+    /* civetweb serves one connection per worker thread, from its request
+     * line to the end of keep-alive: a client that trickles its headers
+     * holds a thread for at most header_timeout_ms (civetweb's
+     * request_timeout_ms is a deadline for the whole header block), one
+     * that trickles its body for body_timeout_ms (checked between reads,
+     * each read waiting at most header_timeout_ms), an idle keep-alive
+     * client for keep_alive_timeout_ms. Connections beyond the threads
+     * wait in civetweb's queue and then the kernel's listen backlog. */
+    char threads[16], header_ms[16], keep_alive_ms[16], backlog[16];
     snprintf (threads, sizeof threads, "%d", cfg->http_threads);
+    snprintf (header_ms, sizeof header_ms, "%d",
+              cfg->header_timeout_ms > 0 ? cfg->header_timeout_ms : ZH_DEF_HEADER_TIMEOUT_MS);
+    snprintf (keep_alive_ms, sizeof keep_alive_ms, "%d",
+              cfg->keep_alive_timeout_ms > 0 ? cfg->keep_alive_timeout_ms
+                                             : ZH_DEF_KEEP_ALIVE_TIMEOUT_MS);
+    snprintf (backlog, sizeof backlog, "%d",
+              cfg->listen_backlog > 0 ? cfg->listen_backlog : ZH_DEF_LISTEN_BACKLOG);
     const char *options[] = {
         "listening_ports",
         cfg->listen,
         "num_threads",
         threads,
         "request_timeout_ms",
-        "30000", /* reading a request; slow clients hold a thread */
+        header_ms,
         "keep_alive_timeout_ms",
-        "5000", /* idle keep-alive connections hold a thread too */
+        keep_alive_ms,
+        "listen_backlog",
+        backlog,
         "enable_keep_alive",
         "yes",
         "tcp_nodelay", /* without it, Nagle + delayed ACK add ~40 ms per keep-alive request */
         "1",
         "decode_url",
         "yes",
+        /* civetweb answers preflights itself with "*" by default: CORS is ours */
+        "access_control_allow_origin",
+        "",
+        "access_control_allow_methods",
+        "",
+        "access_control_allow_headers",
+        "",
         NULL,
         NULL,
     };
@@ -1430,6 +1836,7 @@ ing_server_new (const ing_config_t *cfg, bool *config_error)
     callbacks.init_thread = s_init_thread;
     callbacks.exit_thread = s_exit_thread;
     callbacks.log_message = s_log_message;
+    callbacks.http_error = s_http_error;
     struct mg_init_data init = {&callbacks, self, options};
     char error_text[256] = "";
     unsigned error_code = 0;
@@ -1467,10 +1874,13 @@ ing_server_destroy (ing_server_t **self_p)
         mg_stop (self->ctx); /* waits for handlers; exit_thread closes their sockets */
     if (self->library)
         mg_exit_library ();
+    ing_http_watchdog_destroy (&self->watchdog);
     ing_bridge_destroy (&self->bridge);
     zh_metrics_destroy (&self->metrics);
     zh_netguard_destroy (&self->guard);
+    ing_limit_destroy (&self->limit);
     ing_auth_destroy (&self->auth);
+    ing_cors_destroy (&self->cors);
     free (self);
     *self_p = NULL;
 }
@@ -1479,4 +1889,10 @@ int
 ing_server_port (ing_server_t *self)
 {
     return self->port;
+}
+
+int
+ing_server_reload (ing_server_t *self)
+{
+    return ing_auth_reload (self->auth);
 }

@@ -38,6 +38,11 @@ ing_server_t *ing_server_new (const ing_config_t *cfg, bool *config_error);
 /* Stops accepting, lets requests in progress finish, closes every socket. */
 void ing_server_destroy (ing_server_t **self_p);
 
+/* Reloads the API keys file (SIGHUP, from the main thread) while requests
+ * keep being served: 0 when the new keys are in force, -1 when the file is
+ * bad and the old keys stay (logged). */
+int ing_server_reload (ing_server_t *self);
+
 /* The port actually bound (useful when cfg->listen asked for port 0). */
 int ing_server_port (ing_server_t *self);
 

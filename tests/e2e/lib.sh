@@ -20,6 +20,10 @@
 #                   deadlines are multiplied by ZH_SCALE (default 3)
 #     ZH_KEEP=1     keep the temp dir even when the test passes
 #     ZH_SCH_ENV / ZH_DLV_ENV / ZH_ING_ENV   extra VAR=value words for a stage
+#                   (they come last, so they override the defaults below)
+#     ZH_CURVE=off  run the internal sockets without CURVE; by default zh_setup
+#                   makes a key set in $ZH_KEYS (scripts/make-keys.sh) and every
+#                   stage authenticates with it (zh_curve_env)
 
 LC_ALL=C
 export LC_ALL
@@ -209,7 +213,7 @@ zh_check_sanitizers () {
 # --- set-up ------------------------------------------------------------------
 
 zh_setup () {
-    for _su_b in zhook-scheduler zhook-deliverer zhook-ingress zh_receiver zh_freeport zh_json; do
+    for _su_b in zhook-scheduler zhook-deliverer zhook-ingress zhook-keygen zh_receiver zh_freeport zh_json; do
         [ -x "$ZH_BIN/$_su_b" ] || { echo "[$ZH_TEST] FAIL: $ZH_BIN/$_su_b not built" >&2; exit 1; }
     done
     ZH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/zh-e2e-$ZH_TEST.XXXXXX") || exit 1
@@ -233,7 +237,27 @@ zh_setup () {
     ZH_SCH_ENV=${ZH_SCH_ENV:-}
     ZH_DLV_ENV=${ZH_DLV_ENV:-}
     ZH_ING_ENV=${ZH_ING_ENV:-}
-    zh_log "temp dir $ZH_TMP, ZH_BIN=$ZH_BIN, scale $ZH_SCALE"
+    ZH_CURVE=${ZH_CURVE:-on}
+    ZH_KEYS=$ZH_TMP/keys
+    if [ "$ZH_CURVE" != off ]; then
+        sh "$ZH_ROOT/scripts/make-keys.sh" "$ZH_BIN/zhook-keygen" "$ZH_KEYS" >/dev/null ||
+            zh_fail "cannot make the CURVE keys"
+    fi
+    zh_log "temp dir $ZH_TMP, ZH_BIN=$ZH_BIN, scale $ZH_SCALE, CURVE $ZH_CURVE"
+}
+
+# zh_curve_env scheduler|ingress|deliverer: the ZHOOK_CURVE* words of a stage
+# (keys from $ZH_KEYS), or ZHOOK_CURVE=off when ZH_CURVE=off.
+zh_curve_env () {
+    if [ "$ZH_CURVE" = off ]; then
+        echo "ZHOOK_CURVE=off"
+    elif [ "$1" = scheduler ]; then
+        echo "ZHOOK_CURVE=on ZHOOK_CURVE_SECRET_FILE=$ZH_KEYS/scheduler_secret" \
+            "ZHOOK_CURVE_CLIENTS_DIR=$ZH_KEYS/clients"
+    else
+        echo "ZHOOK_CURVE=on ZHOOK_CURVE_SECRET_FILE=$ZH_KEYS/$1_secret" \
+            "ZHOOK_CURVE_SERVER_FILE=$ZH_KEYS/scheduler"
+    fi
 }
 
 # Scheduler with short test timings; $ZH_SCH_ENV (VAR=value words) overrides.
@@ -254,6 +278,7 @@ zh_start_scheduler () {
         ZHOOK_LEASE_MARGIN_MS=500 \
         ZHOOK_DELIVERER_TIMEOUT_MS=1000 \
         ZHOOK_LOG_LEVEL="${ZH_LOG_LEVEL:-info}" \
+        $(zh_curve_env scheduler) \
         $ZH_SCH_ENV \
         "$ZH_BIN/zhook-scheduler" >>"$ZH_TMP/scheduler.log" 2>&1 &
     zh_register scheduler $!
@@ -277,6 +302,7 @@ zh_start_deliverer () {
         ZHOOK_ALLOW_PRIVATE_TARGETS=1 \
         ZHOOK_INSTANCE_ID="dlv-$1" \
         ZHOOK_LOG_LEVEL="${ZH_LOG_LEVEL:-info}" \
+        $(zh_curve_env deliverer) \
         $ZH_DLV_ENV \
         "$ZH_BIN/zhook-deliverer" >>"$ZH_TMP/deliverer_$1.log" 2>&1 &
     zh_register "deliverer_$1" $!
@@ -297,6 +323,7 @@ zh_start_ingress () {
         ZHOOK_REQUEST_TIMEOUT_MS=2000 \
         ZHOOK_HTTP_THREADS=32 \
         ZHOOK_LOG_LEVEL="${ZH_LOG_LEVEL:-info}" \
+        $(zh_curve_env ingress) \
         $ZH_ING_ENV \
         "$ZH_BIN/zhook-ingress" >>"$ZH_TMP/ingress.log" 2>&1 &
     zh_register ingress $!
