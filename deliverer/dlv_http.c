@@ -30,6 +30,7 @@
 #include "common/zh_defaults.h"
 #include "common/zh_log.h"
 #include "common/zh_netguard.h"
+#include "common/zh_trace.h"
 #include "common/zh_webhook.h"
 
 #include <arpa/inet.h>
@@ -507,6 +508,8 @@ s_reserved (const char *name)
                                         "content-type",
                                         "user-agent",
                                         "expect",
+                                        "traceparent", /* zhook sends the trace context */
+                                        "tracestate",
                                         NULL};
     for (const char *const *n = names; *n; n++)
         if (!strcasecmp (name, *n))
@@ -557,6 +560,8 @@ s_build_headers (dlv_http_t *self, s_slot_t *slot, int64_t timestamp, bool *bad_
     char ts[24];
     snprintf (ts, sizeof ts, "%lld", (long long)timestamp);
     if (s_append (list, "webhook-id", d->id) || s_append (list, "webhook-timestamp", ts))
+        return -1;
+    if (d->traceparent && s_append (list, "traceparent", d->traceparent))
         return -1;
     const char *secret = (d->secret && *d->secret) ? d->secret : self->default_secret;
     if (secret) {
@@ -698,6 +703,23 @@ s_proxy_precheck (dlv_http_t *self, s_slot_t *slot)
     return rc;
 }
 
+/* Each attempt is a new child span of the producer's trace: the dispatch
+ * carries the child from here on (sent, and seen by the done callback). A
+ * traceparent that is not valid is dropped, not sent. */
+static void
+s_child_span (proto_dispatch_t *d)
+{
+    if (!d->traceparent)
+        return;
+    char child[ZH_TRACEPARENT_SIZE];
+    if (zh_trace_child (d->traceparent, child, sizeof child, NULL, 0) == 0)
+        memcpy (d->traceparent, child, sizeof child); /* a valid parent has the same length */
+    else {
+        free (d->traceparent);
+        d->traceparent = NULL;
+    }
+}
+
 int
 dlv_http_start (dlv_http_t *self, proto_dispatch_t **dispatch_p)
 {
@@ -717,6 +739,7 @@ dlv_http_start (dlv_http_t *self, proto_dispatch_t **dispatch_p)
     slot->dispatch = *dispatch_p;
     *dispatch_p = NULL;
     slot->start_us = zh_clock_mono_us ();
+    s_child_span (slot->dispatch);
     const proto_dispatch_t *d = slot->dispatch;
 
     bool bad_secret = false;

@@ -36,8 +36,9 @@ typedef struct _dlv_http_t dlv_http_t;
  * "response_headers_too_large" (over 100 header lines or 16 KiB of them),
  * "aborted" or "invalid_secret" (the message's secret cannot be decoded:
  * nothing was sent). A response whose body runs far past the kept part is
- * cut and reported as that HTTP response. The callback must not call back
- * into dlv_http. */
+ * cut and reported as that HTTP response. dispatch->traceparent is the one
+ * this attempt sent (a new child span of the producer's), or NULL. The
+ * callback must not call back into dlv_http. */
 typedef void (dlv_http_done_fn) (void *arg, const proto_dispatch_t *dispatch,
                                  const proto_result_t *result);
 

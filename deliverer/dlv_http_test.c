@@ -85,6 +85,7 @@ typedef struct {
     char webhook_ts[64];
     char webhook_sig[128];
     char custom[128]; // X-Custom
+    char traceparent[128];
     bool has_injected; // X-Injected or X-Evil arrived
     bool has_expect;
     bool has_webhook_sig;
@@ -153,6 +154,7 @@ s_handler (struct mg_connection *conn, void *cbdata)
     s_copy_header (conn, "webhook-timestamp", rx->webhook_ts, sizeof rx->webhook_ts);
     s_copy_header (conn, "webhook-signature", rx->webhook_sig, sizeof rx->webhook_sig);
     s_copy_header (conn, "X-Custom", rx->custom, sizeof rx->custom);
+    s_copy_header (conn, "traceparent", rx->traceparent, sizeof rx->traceparent);
     rx->has_expect = mg_get_header (conn, "Expect") != NULL;
     rx->has_injected = mg_get_header (conn, "X-Injected") || mg_get_header (conn, "X-Evil");
     rx->has_webhook_sig = mg_get_header (conn, "webhook-signature") != NULL;
@@ -317,6 +319,8 @@ s_teardown (void **state)
     return 0;
 }
 
+#define S_TRACEPARENT "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
 static proto_dispatch_t *
 s_dispatch (fixture_t *f, const char *path, const char *secret, uint32_t timeout_ms)
 {
@@ -338,7 +342,7 @@ s_dispatch (fixture_t *f, const char *path, const char *secret, uint32_t timeout
     assert_non_null (d->payload);
     memcpy (d->payload, payload, sizeof payload - 1);
     d->payload_size = sizeof payload - 1;
-    d->headers = calloc (3, sizeof *d->headers);
+    d->headers = calloc (4, sizeof *d->headers);
     assert_non_null (d->headers);
     d->headers[0].name = strdup ("X-Custom");
     d->headers[0].value = strdup ("hello world");
@@ -349,10 +353,13 @@ s_dispatch (fixture_t *f, const char *path, const char *secret, uint32_t timeout
         d->headers[1].value = strdup ("forged");
         d->headers[2].name = strdup ("X-Evil");
         d->headers[2].value = strdup ("a\r\nX-Injected: 1");
-        d->header_count = 3;
+        d->headers[3].name = strdup ("traceparent"); /* reserved: zhook sends its own */
+        d->headers[3].value = strdup ("forged");
+        d->header_count = 4;
     }
     d->secret = secret ? strdup (secret) : NULL;
     d->request_id = strdup ("req-123");
+    d->traceparent = strdup (S_TRACEPARENT);
     return d;
 }
 
@@ -409,6 +416,17 @@ test_success_sends_exact_request (void **state)
     assert_string_equal (rx->user_agent, "zhook/" ZH_VERSION);
     assert_string_equal (rx->webhook_id, "msg_01HZZZZZZZZZZZZZZZZZZZZZZZ");
     assert_string_equal (rx->custom, "hello world");
+    /* a child span of the producer's trace: same trace id and flags, new span id */
+    assert_int_equal (strlen (rx->traceparent), 55);
+    assert_memory_equal (rx->traceparent, S_TRACEPARENT, 36);
+    assert_string_equal (rx->traceparent + 52, "-01");
+    assert_memory_not_equal (rx->traceparent + 36, S_TRACEPARENT + 36, 16);
+    char first_span[17];
+    memcpy (first_span, rx->traceparent + 36, 16);
+    first_span[16] = 0;
+    s_deliver (f, "/ok", S_SECRET, 5000);
+    assert_memory_equal (rx->traceparent, S_TRACEPARENT, 36);
+    assert_memory_not_equal (rx->traceparent + 36, first_span, 16);
     assert_false (rx->has_expect);
     assert_false (rx->has_injected);
     /* the timestamp is now, and the signature verifies over id.ts.body */

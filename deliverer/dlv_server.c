@@ -30,6 +30,7 @@
 #include "common/zh_curve.h"
 #include "common/zh_ops.h"
 #include "common/zh_signal.h"
+#include "common/zh_trace.h"
 #include "deliverer/dlv_hosts.h"
 #include "deliverer/dlv_http.h"
 #include "proto/proto.h"
@@ -277,9 +278,14 @@ s_on_done (void *arg, const proto_dispatch_t *d, const proto_result_t *r)
     else
         zh_error ("cannot encode a result", "s:id", r->id, NULL);
 
+    /* d->traceparent is the child this attempt sent: its parent-id field is
+     * the attempt's span id */
+    char trace_id[ZH_TRACE_ID_SIZE], span_id[ZH_SPAN_ID_SIZE];
     zh_info ("attempt finished", "s:id", r->id, "i:attempt", (int64_t)r->attempt, "i:status_code",
              (int64_t)r->status_code, "i:latency_ms", (int64_t)r->latency_ms, "s:error", r->error,
-             "s:request_id", d->request_id, NULL);
+             "s:request_id", d->request_id, "s:trace_id",
+             zh_trace_id (d->traceparent, trace_id, sizeof trace_id), "s:span_id",
+             zh_trace_span_id (d->traceparent, span_id, sizeof span_id), NULL);
 }
 
 /* --- receiving ------------------------------------------------------------- */

@@ -202,6 +202,8 @@ ing_check_header_name (const char *name)
         return "this header is set by the HTTP client and cannot be given";
     if (!strncasecmp (name, "webhook-", 8))
         return "webhook-* headers are set by zhook and cannot be given";
+    if (!strcasecmp (name, "traceparent") || !strcasecmp (name, "tracestate"))
+        return "trace context headers are set by zhook (send traceparent on the API request)";
     return NULL;
 }
 

@@ -295,6 +295,8 @@ test_header_rules (void **state)
                                    "webhook-id",
                                    "Webhook-Signature",
                                    "WEBHOOK-timestamp",
+                                   "traceparent",
+                                   "TraceState",
                                    "Bad Name",
                                    "bad:name",
                                    "b\\u00e4d",

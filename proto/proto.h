@@ -100,6 +100,7 @@ typedef struct {
     uint32_t timeout_ms; /* per attempt; 0 = scheduler default */
     char *secret; /* "whsec_..." or NULL */
     char *ordering_key; /* messages sharing URL and key go one at a time, or NULL */
+    char *traceparent; /* W3C traceparent of the producer's request, or NULL */
 } proto_item_t;
 
 typedef struct {
@@ -229,6 +230,7 @@ typedef struct {
     char *subscription_id; /* "sub_..." when fanned out from an event, else NULL */
     char *event_id; /* "evt_..." when fanned out from an event, else NULL */
     char *ordering_key; /* NULL when unordered */
+    char *traceparent; /* producer's W3C traceparent; every attempt is a new child span */
     int64_t ended_ms; /* when it became delivered/dead/cancelled; 0 if not ended */
     proto_attempt_t *attempts; /* history, oldest first */
     size_t attempt_count;
@@ -308,6 +310,7 @@ typedef struct {
     char *secret; /* signing secret or NULL */
     uint32_t timeout_ms; /* whole attempt */
     char *request_id; /* producer's request id, for logs */
+    char *traceparent; /* producer's traceparent; the deliverer sends a child with a new span id */
 } proto_dispatch_t;
 
 proto_dispatch_t *proto_dispatch_new (void);

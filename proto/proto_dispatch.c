@@ -2,7 +2,7 @@
  *
  *  {"t":"dispatch","v":1, "id":str, "att":uint, "due":int, "lease":int,
  *   "url":str, "hd":[[name,value],...]?, "pl":bin, "sec":str?, "to":uint,
- *   "rid":str?}
+ *   "rid":str?, "trp":str?}
  *
  *  proto/README.md describes every key; proto_codec.c does the work. */
 #include "proto/proto_codec.h"
@@ -21,6 +21,7 @@ static const proto_field_t s_dispatch_fields[] = {
     PROTO_FIELD ("sec", PROTO_K_STR, proto_dispatch_t, secret, 0),
     PROTO_FIELD ("to", PROTO_K_U32, proto_dispatch_t, timeout_ms, PROTO_F_REQUIRED),
     PROTO_FIELD ("rid", PROTO_K_STR, proto_dispatch_t, request_id, 0),
+    PROTO_FIELD ("trp", PROTO_K_STR, proto_dispatch_t, traceparent, 0),
 };
 
 static const proto_class_t s_dispatch_class = {

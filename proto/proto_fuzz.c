@@ -80,6 +80,7 @@ s_submit (const uint8_t *data, size_t size, proto_rc_t check)
     S_ASSERT (!a->topic || a->item_count == 1);
     for (size_t i = 0; i < a->item_count; i++) {
         S_ASSERT (s_same (a->items[i].ordering_key, b->items[i].ordering_key));
+        S_ASSERT (s_same (a->items[i].traceparent, b->items[i].traceparent));
         S_ASSERT (s_same (a->items[i].id, b->items[i].id));
         S_ASSERT (s_same (a->items[i].url, b->items[i].url));
         s_same_bytes (a->items[i].payload, a->items[i].payload_size, b->items[i].payload,
@@ -147,11 +148,13 @@ s_record (const uint8_t *data, size_t size, proto_rc_t check)
     S_ASSERT (s_same (a->secret, b->secret) && a->attempt_count == b->attempt_count);
     S_ASSERT (s_same (a->subscription_id, b->subscription_id) && s_same (a->event_id, b->event_id));
     S_ASSERT (s_same (a->ordering_key, b->ordering_key));
+    S_ASSERT (s_same (a->traceparent, b->traceparent));
     s_same_bytes (a->payload, a->payload_size, b->payload, b->payload_size);
     /* the public view always decodes, and never carries the private fields */
     S_ASSERT (proto_record_encode (a, false, &e1, &n1) == 0);
     S_ASSERT (proto_record_decode (e1, n1, &pub) == PROTO_OK);
     S_ASSERT (!pub->secret && !pub->tenant && !pub->payload && !pub->headers && !pub->request_id);
+    S_ASSERT (!pub->traceparent);
     S_ASSERT (s_same (a->id, pub->id) && a->status == pub->status);
     S_ASSERT (s_same (a->ordering_key, pub->ordering_key) && s_same (a->event_id, pub->event_id));
     free (e1);

@@ -3,7 +3,7 @@
  *  {"t":"record","v":1, "id":str, "ten":str?*, "url":str, "hd":[[n,v],...]?*,
  *   "pl":bin?*, "sec":str?*, "rid":str?*, "st":uint (proto_status_t),
  *   "ma":uint, "to":uint, "cr":int, "at":int, "nx":int, "att":uint, "ab":uint,
- *   "dr":str?, "sid":str?, "eid":str?, "ok":str?, "end":int,
+ *   "dr":str?, "sid":str?, "eid":str?, "ok":str?, "trp":str?*, "end":int,
  *   "hist":[{"n":uint, "at":int, "sc":uint, "lat":uint, "err":str?, "body":str?}]?}
  *  (* private: left out of the public view, with_private = false)
  *  reply.records holds the same map without "t" and "v".
@@ -51,6 +51,7 @@ static const proto_field_t s_record_fields[] = {
     PROTO_FIELD ("sid", PROTO_K_STR, proto_record_t, subscription_id, 0),
     PROTO_FIELD ("eid", PROTO_K_STR, proto_record_t, event_id, 0),
     PROTO_FIELD ("ok", PROTO_K_STR, proto_record_t, ordering_key, 0),
+    PROTO_FIELD ("trp", PROTO_K_STR, proto_record_t, traceparent, PROTO_F_PRIVATE),
     PROTO_FIELD ("end", PROTO_K_I64, proto_record_t, ended_ms, 0),
     PROTO_FIELD_ARRAY ("hist", proto_record_t, attempts, attempt_count, &s_attempt_class, 0),
 };

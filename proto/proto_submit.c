@@ -4,7 +4,7 @@
  *   "ik":str?, "ih":bin32?, "dl":int,
  *   "items":[{"id":str, "url":str, "pl":bin, "hd":[[name,value],...]?,
  *             "at":int, "delay":int, "ma":uint, "to":uint, "sec":str?,
- *             "ok":str?}, ...],
+ *             "ok":str?, "trp":str?}, ...],
  *   "tp":str?}
  *  With "tp" (an event publish) "items" holds exactly one item: the event.
  *
@@ -25,6 +25,7 @@ static const proto_field_t s_item_fields[] = {
     PROTO_FIELD ("to", PROTO_K_U32, proto_item_t, timeout_ms, 0),
     PROTO_FIELD ("sec", PROTO_K_STR, proto_item_t, secret, 0),
     PROTO_FIELD ("ok", PROTO_K_STR, proto_item_t, ordering_key, 0),
+    PROTO_FIELD ("trp", PROTO_K_STR, proto_item_t, traceparent, 0),
 };
 
 static const proto_class_t s_item_class = {

@@ -122,6 +122,7 @@ s_submit (bool full)
     item->timeout_ms = 60000;
     item->secret = s_dup ("whsec_c2VjcmV0");
     item->ordering_key = s_dup ("customer-42");
+    item->traceparent = s_dup ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
     item = proto_submit_add_item (self);
     assert_non_null (item);
     item->id = s_dup ("msg_01HZY");
@@ -144,6 +145,7 @@ s_item_eq (const proto_item_t *a, const proto_item_t *b)
     assert_int_equal (a->timeout_ms, b->timeout_ms);
     s_str_eq (a->secret, b->secret);
     s_str_eq (a->ordering_key, b->ordering_key);
+    s_str_eq (a->traceparent, b->traceparent);
 }
 
 static void
@@ -310,6 +312,7 @@ s_record_fill (proto_record_t *self, bool full)
     self->subscription_id = s_dup ("sub_01HZX");
     self->event_id = s_dup ("evt_01HZX");
     self->ordering_key = s_dup ("order-7");
+    self->traceparent = s_dup ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
     self->ended_ms = 1700000009000;
     proto_attempt_t *attempt = proto_record_add_attempt (self);
     assert_non_null (attempt);
@@ -347,6 +350,7 @@ s_record_eq (const proto_record_t *a, const proto_record_t *b, bool private)
         s_bytes_eq (a->payload, a->payload_size, b->payload, b->payload_size);
         s_str_eq (a->secret, b->secret);
         s_str_eq (a->request_id, b->request_id);
+        s_str_eq (a->traceparent, b->traceparent);
     }
     else {
         assert_null (b->tenant);
@@ -356,6 +360,7 @@ s_record_eq (const proto_record_t *a, const proto_record_t *b, bool private)
         assert_int_equal (b->payload_size, 0);
         assert_null (b->secret);
         assert_null (b->request_id);
+        assert_null (b->traceparent);
     }
     assert_int_equal (a->status, b->status);
     assert_int_equal (a->max_attempts, b->max_attempts);
@@ -480,6 +485,7 @@ s_dispatch (bool full)
     self->headers = s_headers (&self->header_count);
     self->secret = s_dup ("whsec_c2VjcmV0");
     self->request_id = s_dup ("req-4");
+    self->traceparent = s_dup ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00");
     return self;
 }
 
@@ -496,6 +502,7 @@ s_dispatch_eq (const proto_dispatch_t *a, const proto_dispatch_t *b)
     s_str_eq (a->secret, b->secret);
     assert_int_equal (a->timeout_ms, b->timeout_ms);
     s_str_eq (a->request_id, b->request_id);
+    s_str_eq (a->traceparent, b->traceparent);
 }
 
 static proto_result_t *
@@ -635,12 +642,12 @@ static const s_codec_t s_codecs[] = {
     {"command", PROTO_T_COMMAND, s_frame_command, s_decode_command,
      "t v rt corr rid ten op id lim after dl tp sub um", "t v rt corr ten op dl"},
     {"record", PROTO_T_RECORD, s_frame_record, s_decode_record,
-     "t v id ten url hd pl sec rid st ma to cr at nx att ab dr sid eid ok end hist",
+     "t v id ten url hd pl sec rid st ma to cr at nx att ab dr sid eid ok trp end hist",
      "t v id url st"},
     {"reply", PROTO_T_REPLY, s_frame_reply, s_decode_reply,
      "t v corr st rp err items recs next stats subs eid tp ecr ra rl rr rs", "t v corr st"},
     {"dispatch", PROTO_T_DISPATCH, s_frame_dispatch, s_decode_dispatch,
-     "t v id att due lease url hd pl sec to rid", "t v id att lease url pl to"},
+     "t v id att due lease url hd pl sec to rid trp", "t v id att lease url pl to"},
     {"result", PROTO_T_RESULT, s_frame_result, s_decode_result,
      "t v id att dlv sc lat err ra body at", "t v id att"},
     {"heartbeat", PROTO_T_HEARTBEAT, s_frame_heartbeat, s_decode_heartbeat,
@@ -659,7 +666,7 @@ typedef struct {
 } s_nested_t;
 
 static const s_nested_t s_nested[] = {
-    {0, "items", "id url pl hd at delay ma to sec ok", "id url pl"},
+    {0, "items", "id url pl hd at delay ma to sec ok trp", "id url pl"},
     {1, "sub", "id ten tp url hd desc sec psec rot en dr rl fs cr up", ""},
     {2, "hist", "n at sc lat body", "n"},
     {3, "items", "id st at", "st"},

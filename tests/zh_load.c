@@ -12,6 +12,7 @@
  *  500 ms) until it gets another answer or the deadline (default 120 s)
  *  passes. --rate bounds how many new messages start per second overall.
  *
+ *  With ZH_LOAD_API_KEY set, every request sends "Authorization: Bearer" it.
  *  Writes one line per 202 to OUTFILE: "ID DELIVER_AT KEY". Prints one
  *  summary line on stdout:
  *      zh_load: count=N accepted=N s503=N conn_errors=N other=N gave_up=N elapsed_ms=N
@@ -102,6 +103,12 @@ s_start (CURLM *multi, load_slot_t *slot, const char *url, const char *target, l
         slot->hdrs = curl_slist_append (slot->hdrs, key);
     if (slot->hdrs)
         slot->hdrs = curl_slist_append (slot->hdrs, "Expect:");
+    const char *api_key = getenv ("ZH_LOAD_API_KEY");
+    if (slot->hdrs && api_key && *api_key) {
+        char auth[300];
+        snprintf (auth, sizeof auth, "Authorization: Bearer %s", api_key);
+        slot->hdrs = curl_slist_append (slot->hdrs, auth);
+    }
     if (!slot->hdrs)
         return -1;
     slot->resp_len = 0;

@@ -33,7 +33,7 @@
  *  "done_ms", "path", "query", "webhook_id", "webhook_timestamp",
  *  "has_signature", "sig_valid" (null unless secret= was given), "n" (nth
  *  request for this webhook-id), "status", "body_len", "x_tag" (the X-Tag
- *  request header, or null)}, written once the
+ *  request header, or null), "traceparent" (the header, or null)}, written once the
  *  answer is sent. LOGFILE.arrivals gets {"t_ms","webhook_id","n"} as soon
  *  as the request is read, before any delay: what is in flight right now. SIGTERM or SIGINT stops
  * it with exit status 0.
@@ -371,6 +371,10 @@ s_handle (struct mg_connection *conn, void *arg)
                      sig ? "true" : "false", sig_valid, (unsigned long long)n, status, body_len);
     if (len < (int)sizeof line)
         len = s_json_str (line, len, sizeof line, tag);
+    if (len < (int)sizeof line)
+        len += snprintf (line + len, sizeof line - (size_t)len, ",\"traceparent\":");
+    if (len < (int)sizeof line)
+        len = s_json_str (line, len, sizeof line, mg_get_header (conn, "traceparent"));
     if (len < (int)sizeof line)
         len += snprintf (line + len, sizeof line - (size_t)len, "}\n");
     if (len >= (int)sizeof line) {
