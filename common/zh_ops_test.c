@@ -309,6 +309,60 @@ test_bind_failure (void **state)
     assert_null (zh_ops_new ("not an address", f->metrics, NULL, NULL));
 }
 
+static int
+s_on_extra (void *conn, void *arg)
+{
+    int *calls = arg;
+    (*calls)++;
+    static const char body[] = "extra";
+    return zh_ops_respond (conn, 201, "text/plain", "X-Extra: 1\r\n", body, sizeof body - 1);
+}
+
+static void
+test_handle (void **state)
+{
+    (void)state;
+    zh_ops_t *ops = zh_ops_new ("127.0.0.1:0", NULL, NULL, NULL);
+    assert_non_null (ops);
+    int port = zh_ops_port (ops), calls = 0;
+    assert_int_equal (zh_ops_handle (ops, "/admin/extra", s_on_extra, &calls), 0);
+    assert_int_equal (zh_ops_handle (ops, "no-slash", s_on_extra, &calls), -1);
+    assert_int_equal (zh_ops_handle (ops, "/x$", s_on_extra, &calls), -1);
+    assert_int_equal (zh_ops_handle (ops, "/x", NULL, &calls), -1);
+    response_t r;
+    char v[256];
+    assert_int_equal (s_fetch (port, "POST", "/admin/extra", &r), 0);
+    assert_int_equal (r.status, 201);
+    assert_string_equal (r.body, "extra");
+    assert_non_null (s_header (&r, "X-Extra", v, sizeof v));
+    assert_string_equal (v, "1");
+    s_assert_common_headers (&r);
+    assert_int_equal (calls, 1);
+    /* exact path only; the built-in routes and the catch-all still answer */
+    assert_int_equal (s_fetch (port, "GET", "/admin/extra/x", &r), 0);
+    assert_int_equal (r.status, 404);
+    assert_int_equal (s_fetch (port, "GET", "/admin/extrax", &r), 0);
+    assert_int_equal (r.status, 404);
+    assert_int_equal (s_fetch (port, "GET", "/live", &r), 0);
+    assert_int_equal (r.status, 200);
+    assert_int_equal (calls, 1);
+    /* the table is bounded */
+    int added = 1;
+    char uri[32];
+    for (int i = 0; i < 20; i++) {
+        snprintf (uri, sizeof uri, "/r%d", i);
+        if (zh_ops_handle (ops, uri, s_on_extra, &calls) == 0)
+            added++;
+    }
+    assert_int_equal (added, 8);
+    assert_int_equal (s_fetch (port, "GET", "/r3", &r), 0);
+    assert_int_equal (r.status, 201);
+    assert_int_equal (calls, 2);
+    assert_int_equal (s_fetch (port, "GET", "/r9", &r), 0);
+    assert_int_equal (r.status, 404);
+    zh_ops_destroy (&ops);
+}
+
 int zh_ops_test (void);
 
 int
@@ -324,6 +378,7 @@ zh_ops_test (void)
         cmocka_unit_test (test_method_not_allowed),
         cmocka_unit_test (test_no_ready_fn_and_no_metrics),
         cmocka_unit_test (test_bind_failure),
+        cmocka_unit_test (test_handle),
     };
     return cmocka_run_group_tests_name ("zh_ops_test", tests, s_setup, s_teardown);
 }

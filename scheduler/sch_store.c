@@ -9,6 +9,7 @@
 #include "scheduler/sch_limit.h"
 #include "common/zh_id.h"
 #include "common/zh_log.h"
+#include "common/zh_trace.h"
 
 #include <errno.h>
 #include <lmdb.h>
@@ -39,6 +40,9 @@ struct _sch_store_t {
     uint64_t seq, batch_seq; // last acceptance sequence of ordered messages
     sch_limit_t *limit; // per-subscription token buckets (memory only)
     uint64_t rng; // splitmix64 state for backoff jitter
+    uint64_t free_pages; // map pages not in use at the last sch_store_space
+    uint64_t reserve_pages; // accept refuses below this: room for results and leases
+    bool batch_accepts; // the open batch accepted submissions
 };
 
 const char *
@@ -145,7 +149,10 @@ s_copy_trunc (char *dst, size_t size, const char *src)
 static sch_store_rc_t
 s_fail (sch_store_t *self, int mdb_rc, const char *what)
 {
-    sch_store_rc_t rc = mdb_rc == MDB_MAP_FULL ? SCH_STORE_FULL : SCH_STORE_ERROR;
+    /* a full disk is the same fault as a full map for the client: 507 */
+    sch_store_rc_t rc = (mdb_rc == MDB_MAP_FULL || mdb_rc == ENOSPC || mdb_rc == EDQUOT)
+                            ? SCH_STORE_FULL
+                            : SCH_STORE_ERROR;
     if (rc == SCH_STORE_FULL)
         zh_warn ("store full: transaction aborted", "s:op", what, NULL);
     else
@@ -453,6 +460,18 @@ sch_store_new (const char *dir, uint64_t map_bytes, const sch_policy_t *policy,
         rc = mrc == MDB_MAP_FULL ? SCH_STORE_FULL : SCH_STORE_ERROR;
         goto out;
     }
+    /* 1/20 of the map, 64 pages .. 32 MiB: a result or lease txn always fits */
+    MDB_stat est;
+    if (mdb_env_stat (self->env, &est) == 0 && est.ms_psize > 0) {
+        uint64_t pages = map_bytes / est.ms_psize, reserve = pages / 20;
+        uint64_t cap = ((uint64_t)32 << 20) / est.ms_psize;
+        self->reserve_pages = reserve < 64 ? 64 : reserve > cap ? cap : reserve;
+        if (self->reserve_pages > pages / 2)
+            self->reserve_pages = pages / 2;
+    }
+    self->free_pages = UINT64_MAX;
+    uint64_t used, size;
+    (void)sch_store_space (self, &used, &size);
     rc = SCH_STORE_OK;
 out:
     if (txn)
@@ -494,6 +513,7 @@ sch_store_begin (sch_store_t *self)
         return s_fail (self, rc, "begin");
     }
     self->batch_rc = SCH_STORE_OK;
+    self->batch_accepts = false;
     memcpy (self->batch_counts, self->counts, sizeof self->counts);
     memcpy (self->batch_sub_counts, self->sub_counts, sizeof self->sub_counts);
     self->batch_seq = self->seq;
@@ -546,10 +566,19 @@ sch_store_commit (sch_store_t *self)
     }
     int mrc = mdb_txn_commit (self->txn);
     self->txn = NULL;
+    bool accepts = self->batch_accepts;
+    self->batch_accepts = false;
+    uint64_t used, size;
     if (mrc) {
         self->batch_rc = SCH_STORE_OK;
-        return s_fail (self, mrc, "commit");
+        rc = s_fail (self, mrc, "commit");
+        if (rc == SCH_STORE_FULL)
+            (void)sch_store_space (self, &used, &size);
+        return rc;
     }
+    /* near the reserve, look again after every batch that accepted */
+    if (accepts && self->free_pages < 4 * self->reserve_pages)
+        (void)sch_store_space (self, &used, &size);
     memcpy (self->counts, self->batch_counts, sizeof self->counts);
     memcpy (self->sub_counts, self->batch_sub_counts, sizeof self->sub_counts);
     self->seq = self->batch_seq;
@@ -999,6 +1028,7 @@ s_accept_item (sch_store_t *self, const proto_submit_t *submit, const proto_item
     rec.deliver_at_ms = due;
     rec.next_attempt_ms = due;
     rec.ordering_key = item->ordering_key;
+    rec.traceparent = item->traceparent;
     MDB_val k = {strlen (item->id), item->id}, v;
     int mrc = mdb_get (self->txn, self->messages, &k, &v);
     if (mrc == 0) {
@@ -1249,6 +1279,7 @@ s_accept_event (sch_store_t *self, const proto_submit_t *submit, int64_t now_ms,
             rec.subscription_id = subs[i]->id;
             rec.event_id = item->id;
             rec.ordering_key = item->ordering_key;
+            rec.traceparent = item->traceparent; /* every fanned-out message: the event's trace */
             rc = s_message_insert (self, &rec, NULL, 0, false, now_ms);
         }
         size_t size = 0;
@@ -1281,6 +1312,9 @@ sch_store_accept (sch_store_t *self, const proto_submit_t *submit, int64_t now_m
         return rc;
     if (!s_tenant_ok (submit->tenant))
         return SCH_STORE_INVALID;
+    if (self->free_pages < self->reserve_pages)
+        return s_fail (self, MDB_MAP_FULL, "accept (map reserve reached)");
+    self->batch_accepts = true;
     uint8_t ikey[SCH_STORE_TENANT_MAX + 1 + SCH_STORE_IDEM_MAX];
     size_t ilen = 0;
     if (submit->idem_key) {
@@ -1406,6 +1440,7 @@ s_defer_attempt (sch_store_t *self, proto_record_t *rec, const proto_result_t *r
         s_clamp_time (now_ms + sch_policy_defer_ms (&self->policy, result->retry_after_ms));
     s_copy_trunc (ev->id, sizeof ev->id, rec->id);
     s_copy_trunc (ev->request_id, sizeof ev->request_id, rec->request_id);
+    zh_trace_id (rec->traceparent, ev->trace_id, sizeof ev->trace_id);
     ev->kind = SCH_EVENT_DEFERRED;
     ev->attempt = rec->attempt;
     ev->reason[0] = 0;
@@ -1453,6 +1488,7 @@ s_finish_attempt (sch_store_t *self, proto_record_t *rec, const proto_result_t *
         return rc;
     s_copy_trunc (ev->id, sizeof ev->id, rec->id);
     s_copy_trunc (ev->request_id, sizeof ev->request_id, rec->request_id);
+    zh_trace_id (rec->traceparent, ev->trace_id, sizeof ev->trace_id);
     s_copy_trunc (ev->subscription_id, sizeof ev->subscription_id, rec->subscription_id);
     ev->attempt = rec->attempt;
     ev->reason[0] = 0;
@@ -1651,6 +1687,8 @@ s_dispatch_from (sch_store_t *self, proto_record_t *rec, int64_t due_ms,
     }
     d->request_id = rec->request_id;
     rec->request_id = NULL;
+    d->traceparent = rec->traceparent;
+    rec->traceparent = NULL;
     MDB_val k = {strlen (d->id), d->id}, v;
     int mrc = mdb_get (self->txn, self->payloads, &k, &v);
     if (mrc == MDB_NOTFOUND && rec->event_id) {
@@ -2544,4 +2582,76 @@ sch_store_event_get (sch_store_t *self, const char *tenant, const char *id, prot
     s_event_clear (&ev);
     s_read_end (self, txn);
     return rc;
+}
+
+/* --- capacity, readers, backup ---------------------------------------------------- */
+
+sch_store_rc_t
+sch_store_space (sch_store_t *self, uint64_t *used, uint64_t *size)
+{
+    *used = *size = 0;
+    if (self->txn)
+        return SCH_STORE_ERROR;
+    MDB_envinfo info;
+    MDB_stat st;
+    if (mdb_env_info (self->env, &info) || mdb_env_stat (self->env, &st) || st.ms_psize == 0)
+        return SCH_STORE_ERROR;
+    MDB_txn *txn;
+    int mrc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, &txn);
+    if (mrc)
+        return SCH_STORE_ERROR;
+    /* the free list (dbi 0): each value an ID list led by its length */
+    uint64_t free_listed = 0;
+    MDB_cursor *cur;
+    mrc = mdb_cursor_open (txn, 0, &cur);
+    if (mrc == 0) {
+        MDB_val k, v;
+        for (mrc = mdb_cursor_get (cur, &k, &v, MDB_FIRST); mrc == 0;
+             mrc = mdb_cursor_get (cur, &k, &v, MDB_NEXT)) {
+            size_t n = 0;
+            if (v.mv_size >= sizeof n)
+                memcpy (&n, v.mv_data, sizeof n);
+            free_listed += n;
+        }
+        mdb_cursor_close (cur);
+    }
+    mdb_txn_abort (txn);
+    if (mrc != MDB_NOTFOUND)
+        return SCH_STORE_ERROR;
+    uint64_t pages = (uint64_t)info.me_mapsize / st.ms_psize;
+    uint64_t high = (uint64_t)info.me_last_pgno + 1;
+    uint64_t in_use = high > free_listed ? high - free_listed : 0;
+    self->free_pages = pages > in_use ? pages - in_use : 0;
+    *used = in_use * st.ms_psize;
+    *size = (uint64_t)info.me_mapsize;
+    return SCH_STORE_OK;
+}
+
+bool
+sch_store_reserve_reached (sch_store_t *self)
+{
+    return self->free_pages < self->reserve_pages;
+}
+
+sch_store_rc_t
+sch_store_reader_check (sch_store_t *self, int *cleared)
+{
+    *cleared = 0;
+    int mrc = mdb_reader_check (self->env, cleared);
+    if (mrc) {
+        zh_error ("store: reader check failed", "s:error", mdb_strerror (mrc), NULL);
+        return SCH_STORE_ERROR;
+    }
+    return SCH_STORE_OK;
+}
+
+sch_store_rc_t
+sch_store_backup (sch_store_t *self, int fd)
+{
+    int mrc = mdb_env_copyfd2 (self->env, fd, MDB_CP_COMPACT);
+    if (mrc) {
+        zh_error ("store: backup failed", "s:error", mdb_strerror (mrc), NULL);
+        return mrc == ENOSPC || mrc == EDQUOT ? SCH_STORE_FULL : SCH_STORE_ERROR;
+    }
+    return SCH_STORE_OK;
 }

@@ -94,6 +94,7 @@ typedef struct {
     int64_t next_ms; // RETRY, DEFERRED: when the next attempt is due
     char id[SCH_STORE_ID_MAX + 1]; // message id (truncated copy for logs)
     char request_id[SCH_STORE_ID_MAX + 1]; // accepting request id (truncated), or ""
+    char trace_id[33]; // trace id of the message's traceparent, or ""
     char reason[32]; // DEAD: "max_attempts", "gone", ...; else ""
     char subscription_id[SCH_STORE_ID_MAX + 1]; // of a fanned-out message, else ""
     char sub_disabled[16]; // "gone" or "failing" when this outcome disabled it, else ""
@@ -262,5 +263,26 @@ sch_store_rc_t sch_store_sub_update (sch_store_t *self, const char *tenant, cons
  * GET /v1/messages/{id} has the full history). */
 sch_store_rc_t sch_store_event_get (sch_store_t *self, const char *tenant, const char *id,
                                     proto_reply_t *reply);
+
+/* --- capacity, readers, backup ---------------------------------------------- */
+
+/* Map use: used = pages in use (high-water mark minus the free list) and
+ * size = the map, in bytes. Outside a batch only (else SCH_STORE_ERROR).
+ * Also refreshes the reserve: sch_store_accept refuses (SCH_STORE_FULL)
+ * while fewer than max (64 pages, map/20) pages (at most 32 MiB) are free,
+ * so results, leases, cancels and the purge still commit on a full store.
+ * Commits refresh it themselves after accepting when near the reserve. */
+sch_store_rc_t sch_store_space (sch_store_t *self, uint64_t *used, uint64_t *size);
+
+/* True while accept refuses for the reserve (as of the last refresh). */
+bool sch_store_reserve_reached (sch_store_t *self);
+
+/* mdb_reader_check: frees reader slots of dead processes; *cleared = how many. */
+sch_store_rc_t sch_store_reader_check (sch_store_t *self, int *cleared);
+
+/* Hot, compacted copy of the environment written to fd (a file or pipe):
+ * mdb_env_copyfd2 with MDB_CP_COMPACT, in its own read transaction. The
+ * one function another thread may call while the loop uses the store. */
+sch_store_rc_t sch_store_backup (sch_store_t *self, int fd);
 
 #endif

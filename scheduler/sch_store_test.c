@@ -7,6 +7,7 @@
 #include "scheduler/sch_store.h"
 #include "common/zh_log.h"
 
+#include <fcntl.h>
 #include <lmdb.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -987,11 +988,25 @@ test_map_full (void **state)
     proto_record_destroy (&rec);
     assert_int_equal (sch_store_begin (fx->store), SCH_STORE_OK);
     assert_int_equal (sch_store_commit (fx->store), SCH_STORE_OK);
+    /* the reserve: accepting stops, but leases (and results) still commit */
+    uint64_t used = 0, size = 0;
+    assert_int_equal (sch_store_space (fx->store, &used, &size), SCH_STORE_OK);
+    assert_int_equal (size, 1 << 20);
+    assert_true (used > 0 && used <= size);
+    assert_true (sch_store_reserve_reached (fx->store));
+    proto_dispatch_t *ds[4];
+    size_t leased = s_lease (fx->store, T0 + 1, 4, ds);
+    assert_int_equal (leased, 4);
+    for (size_t i = 0; i < leased; i++)
+        proto_dispatch_destroy (&ds[i]);
+    assert_int_equal (s_count (fx->store, PROTO_ST_IN_FLIGHT), 4);
     /* the operator's way out: a larger map; everything committed is there */
     sch_store_destroy (&fx->store);
     fx->store = sch_store_new (fx->dir, 8 << 20, &fx->policy, NULL);
     assert_non_null (fx->store);
-    assert_int_equal (s_count (fx->store, PROTO_ST_SCHEDULED), accepted);
+    assert_int_equal (s_count (fx->store, PROTO_ST_SCHEDULED) +
+                          s_count (fx->store, PROTO_ST_IN_FLIGHT),
+                      accepted);
     for (int i = 0; i < accepted; i++) {
         char id[32];
         snprintf (id, sizeof id, "msg_%04d", i);
@@ -1002,6 +1017,47 @@ test_map_full (void **state)
     assert_int_equal (s_accept (fx->store, "acme", "msg_again", T0, T0), 202);
 }
 
+/* A hot compacted copy opens as a store holding the same messages. */
+static void
+test_backup_and_readers (void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal (s_accept (fx->store, "acme", "msg_b1", T0 + 5000, T0), 202);
+    assert_int_equal (s_accept (fx->store, "acme", "msg_b2", T0 + 6000, T0), 202);
+    int cleared = -1;
+    assert_int_equal (sch_store_reader_check (fx->store, &cleared), SCH_STORE_OK);
+    assert_int_equal (cleared, 0);
+    uint64_t used = 0, size = 0;
+    assert_int_equal (sch_store_space (fx->store, &used, &size), SCH_STORE_OK);
+    assert_int_equal (size, 64 << 20);
+    assert_false (sch_store_reserve_reached (fx->store));
+    /* not inside a batch */
+    assert_int_equal (sch_store_begin (fx->store), SCH_STORE_OK);
+    assert_int_equal (sch_store_space (fx->store, &used, &size), SCH_STORE_ERROR);
+    sch_store_abort (fx->store);
+
+    char dir[64];
+    snprintf (dir, sizeof dir, "/tmp/sch_store_bk.XXXXXX");
+    assert_non_null (mkdtemp (dir));
+    char path[128];
+    snprintf (path, sizeof path, "%s/data.mdb", dir);
+    int fd = open (path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    assert_true (fd >= 0);
+    assert_int_equal (sch_store_backup (fx->store, fd), SCH_STORE_OK);
+    close (fd);
+    assert_int_equal (sch_store_backup (fx->store, -1), SCH_STORE_ERROR);
+    sch_store_rc_t rc;
+    sch_store_t *copy = sch_store_new (dir, 64 << 20, &fx->policy, &rc);
+    assert_non_null (copy);
+    assert_int_equal (s_count (copy, PROTO_ST_SCHEDULED), 2);
+    proto_record_t *rec = s_get (copy, "acme", "msg_b2");
+    assert_non_null (rec);
+    assert_int_equal (rec->deliver_at_ms, T0 + 6000);
+    proto_record_destroy (&rec);
+    sch_store_destroy (&copy);
+    s_rmdir (dir);
+}
+
 int sch_store_test (void);
 
 int
@@ -1010,6 +1066,7 @@ sch_store_test (void)
     zh_log_init ("scheduler", ZH_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown (test_accept_and_get, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_backup_and_readers, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_tenant_isolation, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_idempotency, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_due_order_never_early, s_setup, s_teardown),
