@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,15 +22,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#define ZH_OPS_ROUTES_MAX 8 /* zh_ops_handle routes at most */
+
 struct _zh_ops_t {
     struct mg_context *ctx; // civetweb server
-    struct in_addr wake_addr; // where to connect to wake civetweb's accept poll
-    bool can_wake; // wake_addr is usable (listen host is an IPv4 literal)
-    int wake_port; // bound port, read before mg_stop frees the context
-    atomic_bool stopped; // mg_stop has returned (ends the waker)
     zh_metrics_t *metrics; // borrowed registry rendered by /metrics
     zh_ops_ready_fn *ready; // readiness probe, NULL = always ready
     void *ready_arg; // argument of ready
+    struct {
+        char pattern[128]; // the exact path with "$" (civetweb: end of uri)
+        zh_ops_handler_fn *fn;
+        void *arg;
+    } routes[ZH_OPS_ROUTES_MAX]; // zh_ops_handle routes
+    size_t route_count;
+    char listen[128]; // the listen address, to wake civetweb on stop
 };
 
 #define ZH_OPS_JSON "application/json"
@@ -42,6 +48,10 @@ s_reason (int status)
     switch (status) {
     case 200:
         return "OK";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
     case 404:
         return "Not Found";
     case 405:
@@ -151,6 +161,41 @@ s_on_other (struct mg_connection *conn, void *arg)
     return s_problem (conn, 404, "not-found", "no such path; try /live, /ready or /metrics", NULL);
 }
 
+static int
+s_on_route (struct mg_connection *conn, void *arg)
+{
+    zh_ops_t *self = mg_get_user_data (mg_get_context (conn));
+    size_t i = (size_t)(uintptr_t)arg;
+    if (!self || i >= self->route_count)
+        return s_problem (conn, 500, "internal", "route lost", NULL);
+    return self->routes[i].fn (conn, self->routes[i].arg);
+}
+
+int
+zh_ops_respond (void *conn, int status, const char *type, const char *extra_headers,
+                const char *body, size_t body_len)
+{
+    return s_respond (conn, status, type, extra_headers, body, body_len);
+}
+
+int
+zh_ops_handle (zh_ops_t *self, const char *uri, zh_ops_handler_fn *fn, void *arg)
+{
+    if (!self || !uri || uri[0] != '/' || !fn ||
+        strlen (uri) + 2 > sizeof self->routes[0].pattern || strpbrk (uri, "?*$|#") ||
+        self->route_count == ZH_OPS_ROUTES_MAX)
+        return -1;
+    size_t i = self->route_count++;
+    snprintf (self->routes[i].pattern, sizeof self->routes[i].pattern, "%s$", uri);
+    self->routes[i].fn = fn;
+    self->routes[i].arg = arg;
+    /* patterns match in registration order: move the catch-all behind it */
+    mg_set_request_handler (self->ctx, "/", NULL, NULL);
+    mg_set_request_handler (self->ctx, self->routes[i].pattern, s_on_route, (void *)(uintptr_t)i);
+    mg_set_request_handler (self->ctx, "/", s_on_other, self);
+    return 0;
+}
+
 /* civetweb's own complaints (bind failures, bad requests) as JSON lines. */
 static int
 s_on_log (const struct mg_connection *conn, const char *message)
@@ -173,6 +218,7 @@ zh_ops_new (const char *listen, zh_metrics_t *metrics, zh_ops_ready_fn *ready, v
     self->metrics = metrics;
     self->ready = ready;
     self->ready_arg = ready_arg;
+    snprintf (self->listen, sizeof self->listen, "%s", listen);
 
     struct mg_callbacks callbacks;
     memset (&callbacks, 0, sizeof callbacks);
@@ -186,18 +232,6 @@ zh_ops_new (const char *listen, zh_metrics_t *metrics, zh_ops_ready_fn *ready, v
         free (self);
         return NULL;
     }
-    /* remember an address to poke on shutdown: "0.0.0.0" or a bare port is
-     * reachable on loopback; a host name is not worth resolving for this */
-    char host[64];
-    const char *colon = strrchr (listen, ':');
-    size_t hlen = colon ? (size_t)(colon - listen) : 0;
-    if (hlen < sizeof host) {
-        memcpy (host, listen, hlen);
-        host[hlen] = 0;
-        if (hlen == 0 || strcmp (host, "0.0.0.0") == 0 || strcmp (host, "localhost") == 0)
-            snprintf (host, sizeof host, "127.0.0.1");
-        self->can_wake = inet_pton (AF_INET, host, &self->wake_addr) == 1;
-    }
     mg_set_request_handler (self->ctx, "/live$", s_on_live, self);
     mg_set_request_handler (self->ctx, "/ready$", s_on_ready, self);
     mg_set_request_handler (self->ctx, "/metrics$", s_on_metrics, self);
@@ -206,29 +240,51 @@ zh_ops_new (const char *listen, zh_metrics_t *metrics, zh_ops_ready_fn *ready, v
     return self;
 }
 
-/* civetweb's accept loop polls with a 2 s timeout and only then sees the
- * stop flag; connecting to the listener wakes it, so mg_stop returns in
- * milliseconds instead of seconds. */
+typedef struct {
+    struct sockaddr_in addr; // the listener, on an address this host can reach
+    atomic_bool done; // mg_stop has returned
+} s_waker_t;
+
 static void *
 s_waker (void *arg)
 {
-    zh_ops_t *self = arg;
-    int port = self->wake_port;
-    struct sockaddr_in sa;
-    memset (&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons ((uint16_t)port);
-    sa.sin_addr = self->wake_addr;
+    s_waker_t *waker = arg;
     const struct timespec pause = {0, 20 * 1000 * 1000};
-    while (port > 0 && !atomic_load (&self->stopped)) {
+    while (!atomic_load (&waker->done)) {
         int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
             break;
-        (void)connect (fd, (struct sockaddr *)&sa, sizeof sa);
+        (void)connect (fd, (struct sockaddr *)&waker->addr, sizeof waker->addr);
         close (fd);
         nanosleep (&pause, NULL);
     }
     return NULL;
+}
+
+void
+zh_ops_stop_civetweb (struct mg_context *ctx, const char *listen, int port)
+{
+    s_waker_t waker;
+    memset (&waker, 0, sizeof waker);
+    atomic_init (&waker.done, false);
+    waker.addr.sin_family = AF_INET;
+    waker.addr.sin_port = htons ((uint16_t)port);
+    char host[64] = "127.0.0.1";
+    const char *colon = listen ? strrchr (listen, ':') : NULL;
+    size_t hlen = colon ? (size_t)(colon - listen) : 0;
+    if (hlen > 0 && hlen < sizeof host) {
+        memcpy (host, listen, hlen);
+        host[hlen] = 0;
+        if (!strcmp (host, "0.0.0.0") || !strcmp (host, "localhost"))
+            snprintf (host, sizeof host, "127.0.0.1");
+    }
+    bool can_wake = port > 0 && inet_pton (AF_INET, host, &waker.addr.sin_addr) == 1;
+    pthread_t thread;
+    bool waking = can_wake && pthread_create (&thread, NULL, s_waker, &waker) == 0;
+    mg_stop (ctx);
+    atomic_store (&waker.done, true);
+    if (waking)
+        pthread_join (thread, NULL);
 }
 
 void
@@ -237,15 +293,8 @@ zh_ops_destroy (zh_ops_t **self_p)
     if (!self_p || !*self_p)
         return;
     zh_ops_t *self = *self_p;
-    if (self->ctx) {
-        pthread_t waker;
-        self->wake_port = zh_ops_port (self);
-        bool waking = self->can_wake && pthread_create (&waker, NULL, s_waker, self) == 0;
-        mg_stop (self->ctx);
-        atomic_store (&self->stopped, true);
-        if (waking)
-            pthread_join (waker, NULL);
-    }
+    if (self->ctx)
+        zh_ops_stop_civetweb (self->ctx, self->listen, zh_ops_port (self));
     free (self);
     *self_p = NULL;
 }

@@ -16,6 +16,7 @@
  * just before it finishes a little later: waiting this much longer turns
  * most such races into a 202 instead of a 503 for a committed message. */
 #define ING_BRIDGE_GRACE_MS 250
+#define ING_BRIDGE_SLICE_MS 100 /* longest wait between checks of abandon */
 #define ING_BRIDGE_HB_POLL_MS 100
 
 struct _ing_bridge_t {
@@ -31,6 +32,7 @@ struct _ing_bridge_t {
     pthread_t hb_thread;
     bool hb_started;
     atomic_bool stop;
+    atomic_bool abandon; /* shutdown grace over: waiting requests give up */
     atomic_int_fast64_t last_hb_ms; /* monotonic ms of the last ready heartbeat; 0 = never */
     atomic_uint next_worker; /* numbers worker topics */
 };
@@ -162,6 +164,7 @@ ing_bridge_new (const char *submit_endpoint, const char *publish_endpoint,
     if (!self)
         return NULL;
     atomic_init (&self->stop, false);
+    atomic_init (&self->abandon, false);
     atomic_init (&self->last_hb_ms, 0);
     atomic_init (&self->next_worker, 0);
     self->ready_timeout_ms = ready_timeout_ms;
@@ -301,7 +304,9 @@ ing_bridge_worker_topic (ing_bridge_worker_t *self)
 }
 
 /* Reads one whole message from the SUB socket; returns 1 with *reply when
- * it is our reply to corr, 0 when it was something else, -1 on timeout. */
+ * it is our reply to corr, 0 when it was something else or the wait timed
+ * out or was interrupted (the caller's loop owns the deadline), -1 when the
+ * socket failed. */
 static int
 s_recv_one (ing_bridge_worker_t *self, uint64_t corr, int timeout_ms, proto_reply_t **reply)
 {
@@ -312,7 +317,7 @@ s_recv_one (ing_bridge_worker_t *self, uint64_t corr, int timeout_ms, proto_repl
     zmq_msg_init (&body);
     int rc = 0;
     if (zmq_msg_recv (&topic, sock, 0) < 0) {
-        rc = errno == EINTR ? 0 : -1;
+        rc = errno == EINTR || errno == EAGAIN ? 0 : -1;
         goto out;
     }
     bool more = zmq_msg_more (&topic);
@@ -366,8 +371,11 @@ s_request (ing_bridge_worker_t *self, uint8_t *data, size_t size, uint64_t corr,
     int64_t wait_until = deadline_mono + ING_BRIDGE_GRACE_MS;
     for (;;) {
         left = wait_until - zh_clock_mono_ms ();
-        if (left <= 0)
+        if (left <= 0 || atomic_load (&self->bridge->abandon))
             return ING_BRIDGE_TIMEOUT;
+        /* in slices, so a shutdown's ing_bridge_abandon is seen promptly */
+        if (left > ING_BRIDGE_SLICE_MS)
+            left = ING_BRIDGE_SLICE_MS;
         int rc = s_recv_one (self, corr, (int)left, reply);
         if (rc > 0)
             return ING_BRIDGE_OK;
@@ -424,4 +432,10 @@ ing_bridge_command (ing_bridge_worker_t *self, proto_command_t *command, int tim
     ing_bridge_rc_t rc = s_request (self, data, size, command->corr, deadline_mono, reply);
     free (data);
     return rc;
+}
+
+void
+ing_bridge_abandon (ing_bridge_t *self)
+{
+    atomic_store (&self->abandon, true);
 }

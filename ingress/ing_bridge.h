@@ -57,6 +57,11 @@ bool ing_bridge_ready (ing_bridge_t *self);
 /* Milliseconds since the last ready heartbeat, or -1 when none yet. */
 int64_t ing_bridge_heartbeat_age_ms (ing_bridge_t *self);
 
+/* Shutdown, once the grace period is over: every request waiting for a
+ * reply returns ING_BRIDGE_TIMEOUT within ~100 ms (its client gets 503 and
+ * retries with its Idempotency-Key). Any thread. */
+void ing_bridge_abandon (ing_bridge_t *self);
+
 /* A worker for the calling thread, which alone may use it. NULL (logged)
  * when its sockets cannot be made. */
 ing_bridge_worker_t *ing_bridge_worker_new (ing_bridge_t *bridge);

@@ -39,6 +39,8 @@ const zh_config_var_t ing_config_vars[] = {
      "reply topic of this ingress; unique per process"},
     {"ZHOOK_READY_TIMEOUT_MS", ING_STR (ZH_DEF_READY_HB_MS),
      "/ready answers 503 when no scheduler heartbeat came within this time"},
+    {"ZHOOK_SHUTDOWN_GRACE_MS", ING_STR (ZH_DEF_SHUTDOWN_GRACE_MS),
+     "SIGTERM: new requests get 503, requests in progress this long to finish (0..600000)"},
     {"ZHOOK_ALLOW_PRIVATE_TARGETS", ING_STR (ZH_DEF_ALLOW_PRIVATE_TARGETS),
      "1 accepts URLs naming loopback/private/link-local addresses (development only)"},
     {"ZHOOK_ALLOWED_CIDRS", "",
@@ -134,6 +136,9 @@ ing_config_new (void)
     if (zh_config_int ("ZHOOK_READY_TIMEOUT_MS", ZH_DEF_READY_HB_MS, 100, 600000, &n))
         goto fail;
     self->ready_timeout_ms = (int)n;
+    if (zh_config_int ("ZHOOK_SHUTDOWN_GRACE_MS", ZH_DEF_SHUTDOWN_GRACE_MS, 0, 600000, &n))
+        goto fail;
+    self->shutdown_grace_ms = (int)n;
 
     if (zh_config_bool ("ZHOOK_AUTH", true, &self->auth))
         goto fail;

@@ -28,6 +28,7 @@ typedef struct {
     char *api_keys_file; /* TENANT SHA256HEX lines; NULL when auth is off and unset */
     char *instance_id; /* reply topic prefix, unique per ingress process */
     int ready_timeout_ms; /* /ready is 503 when the last heartbeat is older */
+    int shutdown_grace_ms; /* SIGTERM: requests in progress get this long, then abandoned */
     bool allow_private_targets; /* no literal-address check of message URLs */
     char *allowed_cidrs; /* ZHOOK_ALLOWED_CIDRS for zh_netguard_new, or NULL */
     uint32_t ip_rate; /* requests per second per client IP at this ingress, 0 = unlimited */

@@ -11,7 +11,9 @@
 #include "common/zh_id.h"
 #include "common/zh_log.h"
 #include "common/zh_metrics.h"
+#include "common/zh_ops.h"
 #include "common/zh_netguard.h"
+#include "common/zh_trace.h"
 #include "ingress/ing_auth.h"
 #include "ingress/ing_bridge.h"
 #include "ingress/ing_cors.h"
@@ -26,11 +28,19 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#define S_ABANDON_WAIT_MS 200 /* after the grace: abandoned requests get this to answer 503 */
 #define ING_RETRY_AFTER_UNAVAILABLE "1"
 #define ING_RETRY_AFTER_STORE_FULL "30"
 #define ING_DL_LIMIT_DEFAULT 100
@@ -188,6 +198,8 @@ struct _ing_server_t {
     s_path_t paths[P__COUNT];
     struct mg_context *ctx;
     bool library; /* mg_init_library succeeded */
+    atomic_bool draining; /* SIGTERM: new requests get 503, /ready 503 */
+    atomic_int admitted; /* requests in progress that were admitted before draining */
     int port;
 };
 
@@ -200,6 +212,8 @@ typedef struct {
     int64_t start_us;
     s_route_t route;
     char request_id[ING_REQUEST_ID_MAX + 1];
+    char traceparent[ZH_TRACEPARENT_SIZE]; /* the producer's if valid, else a new trace */
+    char trace_id[ZH_TRACE_ID_SIZE]; /* its trace id, for the access line */
     const char *tenant; /* tenant_buf once authenticated, else NULL */
     char tenant_buf[ING_TENANT_MAX + 1];
     char client_ip[ING_LIMIT_IP_SIZE]; /* set by s_prologue: see ing_limit.h */
@@ -209,6 +223,7 @@ typedef struct {
     bool body_read;
     ing_http_framing_t framing; /* from ing_http_check_headers in s_dispatch */
     bool preflight; /* a CORS preflight: s_options set (or refused) its CORS headers */
+    bool close; /* close the connection after the response (draining) */
     int status;
     json_t *json; /* response body, or */
     char *text; /* a preformatted one (metrics) */
@@ -574,6 +589,11 @@ s_fill_submit (s_req_t *req, proto_submit_t *submit, const char *idem, const cha
         if (zh_id_new (prefix, id, sizeof id) || !(submit->items[i].id = strdup (id)))
             return -1;
     }
+    /* every message of the request (each batch item, the event and so
+     * every message fanned out from it) carries the request's trace */
+    for (size_t i = 0; i < submit->item_count && req->traceparent[0]; i++)
+        if (!(submit->items[i].traceparent = strdup (req->traceparent)))
+            return -1;
     submit->tenant = strdup (req->tenant);
     submit->request_id = strdup (req->request_id);
     if (!submit->tenant || !submit->request_id)
@@ -1237,6 +1257,11 @@ s_status (s_req_t *req)
 static void
 s_ready (s_req_t *req)
 {
+    if (atomic_load (&req->server->draining)) {
+        req->close = true;
+        s_problem (req, 503, "this ingress is shutting down", NULL);
+        return;
+    }
     if (ing_bridge_ready (req->server->bridge)) {
         s_respond (req, 200, json_pack ("{s:s}", "status", "ready"));
         return;
@@ -1551,7 +1576,10 @@ s_finish (s_req_t *req)
         s_header (req, "Strict-Transport-Security", ING_HSTS);
     /* an unread body (refused before reading) must not be drained by
      * civetweb: close the connection instead */
-    bool keep_alive = req->body_read || !ing_http_has_body (req->conn);
+    /* once draining, every connection closes after its response: cleanly
+     * now, rather than reset by mg_stop while the client reads */
+    bool keep_alive = !req->close && !atomic_load (&server->draining) &&
+                      (req->body_read || !ing_http_has_body (req->conn));
     ing_http_send (req->conn, req->status, req->content_type, body, strlen (body), req->headers,
                    req->header_count, keep_alive);
     free (dumped);
@@ -1569,7 +1597,8 @@ s_finish (s_req_t *req)
                                : ZH_LOG_INFO;
     zh_log (level, "request", "s:method", req->ri->request_method, "s:route",
             s_route_names[req->route], "i:status", (int64_t)req->status, "d:latency_ms",
-            seconds * 1000.0, "s:request_id", req->request_id, "s:tenant", req->tenant, NULL);
+            seconds * 1000.0, "s:request_id", req->request_id, "s:trace_id", req->trace_id,
+            "s:tenant", req->tenant, NULL);
 }
 
 static int
@@ -1592,14 +1621,41 @@ s_handle (struct mg_connection *conn, void *cbdata)
         snprintf (req.request_id, sizeof req.request_id, "%s", rid);
     else if (zh_id_new ("req", req.request_id, sizeof req.request_id) != 0)
         snprintf (req.request_id, sizeof req.request_id, "req_unknown");
+    /* an invalid traceparent is ignored (W3C): the request starts a trace */
+    const char *tp = mg_get_header (conn, "traceparent");
+    if (zh_trace_valid (tp))
+        snprintf (req.traceparent, sizeof req.traceparent, "%s", tp);
+    else if (zh_trace_new (req.traceparent, sizeof req.traceparent) != 0)
+        req.traceparent[0] = 0;
+    if (!zh_trace_id (req.traceparent, req.trace_id, sizeof req.trace_id))
+        req.trace_id[0] = 0;
 
-    s_dispatch (&req, path->kind);
+    /* probes and scrapes are answered to the end; anything else is admitted
+     * (counted, so a shutdown waits for it) or, once draining, refused with
+     * 503 and the connection closed. seq_cst: either the drain sees this
+     * count or this request sees the drain. */
+    bool admitted = path->kind != P_LIVE && path->kind != P_READY && path->kind != P_METRICS;
+    if (admitted) {
+        atomic_fetch_add (&req.server->admitted, 1);
+        if (atomic_load (&req.server->draining)) {
+            atomic_fetch_sub (&req.server->admitted, 1);
+            admitted = false;
+            const char *allow;
+            req.route = s_route_of (&req, path->kind, &allow);
+            req.close = true;
+            s_problem (&req, 503, "this ingress is shutting down; retry (another replica)", NULL);
+        }
+    }
+    if (!req.status)
+        s_dispatch (&req, path->kind);
     if (!req.status)
         s_internal (&req, "no response was set");
     s_finish (&req);
     json_decref (req.json);
     free (req.text);
     zh_gauge_add (req.server->in_flight, -1);
+    if (admitted)
+        atomic_fetch_sub (&req.server->admitted, 1);
     return req.status;
 }
 
@@ -1864,6 +1920,38 @@ fail:
     return NULL;
 }
 
+int
+ing_server_drain (ing_server_t *self, int64_t deadline_mono)
+{
+    atomic_store (&self->draining, true);
+    zh_info ("draining: new requests get 503, waiting for those in progress", "i:in_progress",
+             (int64_t)atomic_load (&self->admitted), "i:grace_ms",
+             (int64_t)self->cfg->shutdown_grace_ms, NULL);
+    const struct timespec pause = {0, 5 * 1000 * 1000};
+    while (atomic_load (&self->admitted) > 0 && zh_clock_mono_ms () < deadline_mono)
+        nanosleep (&pause, NULL);
+    int left = atomic_load (&self->admitted);
+    if (left > 0) {
+        zh_warn ("shutdown grace period over: abandoning requests in progress (answered 503, "
+                 "their clients retry with their Idempotency-Key)",
+                 "i:abandoned", (int64_t)left, NULL);
+        ing_bridge_abandon (self->bridge);
+        /* the abandoned handlers wake within a slice and answer 503: let them
+         * write it before mg_stop's flag makes civetweb drop their writes */
+        int64_t answered_by = zh_clock_mono_ms () + S_ABANDON_WAIT_MS;
+        while (atomic_load (&self->admitted) > 0 && zh_clock_mono_ms () < answered_by)
+            nanosleep (&pause, NULL);
+    }
+    return left;
+}
+
+/* mg_stop, woken: waits for the handlers; exit_thread closes their sockets. */
+static void
+s_stop_civetweb (ing_server_t *self)
+{
+    zh_ops_stop_civetweb (self->ctx, self->cfg ? self->cfg->listen : NULL, self->port);
+}
+
 void
 ing_server_destroy (ing_server_t **self_p)
 {
@@ -1871,7 +1959,7 @@ ing_server_destroy (ing_server_t **self_p)
         return;
     ing_server_t *self = *self_p;
     if (self->ctx)
-        mg_stop (self->ctx); /* waits for handlers; exit_thread closes their sockets */
+        s_stop_civetweb (self);
     if (self->library)
         mg_exit_library ();
     ing_http_watchdog_destroy (&self->watchdog);

@@ -27,6 +27,8 @@
 
 #include "ingress/ing_config.h"
 
+#include <stdint.h>
+
 typedef struct _ing_server_t ing_server_t;
 
 /* Loads the API keys, connects the bridge and starts listening. cfg is
@@ -35,7 +37,16 @@ typedef struct _ing_server_t ing_server_t;
  * or a socket cannot be made (*config_error false). config_error may be NULL. */
 ing_server_t *ing_server_new (const ing_config_t *cfg, bool *config_error);
 
-/* Stops accepting, lets requests in progress finish, closes every socket. */
+/* Graceful shutdown, step one (main thread, after SIGTERM): from now on
+ * /ready and every new API request answer 503 (Retry-After, connection
+ * closed); waits until the requests admitted before have been answered or
+ * the monotonic deadline passes, then makes those still waiting for the
+ * scheduler give up (503), gives them up to 200 ms more to answer, and logs
+ * how many were abandoned. Returns that number (0: nothing abandoned). */
+int ing_server_drain (ing_server_t *self, int64_t deadline_mono);
+
+/* Stops civetweb (woken, so in milliseconds, once handlers return), closes
+ * every socket. Call ing_server_drain first for a graceful stop. */
 void ing_server_destroy (ing_server_t **self_p);
 
 /* Reloads the API keys file (SIGHUP, from the main thread) while requests

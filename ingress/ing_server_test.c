@@ -4,6 +4,7 @@
  *  ZeroMQ endpoints to ephemeral ports. */
 #include "common/zh_clock.h"
 #include "common/zh_id.h"
+#include "common/zh_trace.h"
 #include "ingress/ing_config.h"
 #include "ingress/ing_server.h"
 #include "proto/proto.h"
@@ -51,6 +52,7 @@ typedef struct {
     char topic[160]; /* submit.topic or command.topic */
     char item_id[64];
     char ordering_key[300];
+    char traceparent[64]; /* items[0].traceparent */
     char id[64]; /* command.id */
     char after[300];
     bool has_sub; /* command.subscription */
@@ -108,6 +110,8 @@ s_fake_submit (fixture_t *f, zsock_t *pub, proto_submit_t *s)
         snprintf (seen->item_id, sizeof seen->item_id, "%s", s->items[0].id);
         snprintf (seen->ordering_key, sizeof seen->ordering_key, "%s",
                   s->items[0].ordering_key ? s->items[0].ordering_key : "");
+        snprintf (seen->traceparent, sizeof seen->traceparent, "%s",
+                  s->items[0].traceparent ? s->items[0].traceparent : "");
         snprintf (seen->url, sizeof seen->url, "%s", s->items[0].url);
         snprintf (seen->payload, sizeof seen->payload, "%.*s", (int)s->items[0].payload_size,
                   (const char *)s->items[0].payload);
@@ -570,7 +574,10 @@ test_create (void **state)
     const char *body = "{\"url\":\"https://example.com/hook\",\"payload\":{\"n\": 1}}";
     const char *headers[] = {"Authorization: Bearer " API_KEY,
                              "Content-Type: application/json; charset=utf-8",
-                             "X-Request-Id: my-req.1", "Idempotency-Key: order-42", NULL};
+                             "X-Request-Id: my-req.1",
+                             "Idempotency-Key: order-42",
+                             "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                             NULL};
     response_t r;
     s_http (f, "POST", "/v1/messages", body, headers, &r);
     assert_int_equal (r.status, 202);
@@ -603,15 +610,24 @@ test_create (void **state)
     assert_int_equal (strncmp (f->seen.reply_to, "ing-test.", 9), 0);
     assert_string_equal (f->seen.url, "https://example.com/hook");
     assert_string_equal (f->seen.payload, "{\"n\":1}");
+    assert_string_equal (f->seen.traceparent,
+                         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
     pthread_mutex_unlock (&f->seen.mutex);
 
-    /* an insane request id is replaced by a generated one */
+    /* an insane request id is replaced by a generated one; an invalid
+     * traceparent is ignored and a new trace started */
     const char *bad_rid[] = {"Authorization: Bearer " API_KEY, "Content-Type: application/json",
-                             "X-Request-Id: has space", NULL};
+                             "X-Request-Id: has space",
+                             "traceparent: 00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+                             NULL};
     s_http (f, "POST", "/v1/messages", body, bad_rid, &r);
     assert_int_equal (r.status, 202);
     assert_non_null (s_header (&r, "X-Request-Id", buf, sizeof buf));
     assert_true (zh_id_valid (buf, "req"));
+    pthread_mutex_lock (&f->seen.mutex);
+    assert_true (zh_trace_valid (f->seen.traceparent));
+    assert_int_equal (strstr (f->seen.traceparent, "-00f067aa0ba902b7-") == NULL, 1);
+    pthread_mutex_unlock (&f->seen.mutex);
 }
 
 static void

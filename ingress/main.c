@@ -6,6 +6,10 @@
  *             SUB  <- scheduler publish (ZHOOK_PUBLISH_ENDPOINT, tcp://HOST:5556)
  *                     [<instance>.<n>][proto_reply_t], one SUB per worker thread;
  *                     ["hb"][proto_heartbeat_t] on the heartbeat watcher's SUB
+ *  SIGTERM/SIGINT: /ready and new requests answer 503 (connection closed);
+ *  requests in progress finish (their scheduler replies arrive) within
+ *  ZHOOK_SHUTDOWN_GRACE_MS, the rest are abandoned (503, logged); civetweb
+ *  stops; exit 0.
  *  Threads:   main (waits for SIGTERM/SIGINT), civetweb's listener and
  *             ZHOOK_HTTP_THREADS workers, the heartbeat watcher, ZeroMQ I/O.
  *
@@ -15,6 +19,7 @@
  *  SIGHUP reloads ZHOOK_API_KEYS_FILE without dropping a request.
  *  `zhook-ingress --hash-key [TENANT]` reads a new API key on stdin and
  *  prints its keys-file line ("TENANT <sha256 hex>"), then exits. */
+#include "common/zh_clock.h"
 #include "common/zh_log.h"
 #include "common/zh_signal.h"
 #include "ingress/ing_config.h"
@@ -84,9 +89,15 @@ main (int argc, char **argv)
         if (zh_signal_take_reload ())
             ing_server_reload (server);
     }
-    zh_info ("stopping: draining requests in progress", NULL);
+    /* the grace covers both steps: draining gets all but a reserve kept for
+     * stopping civetweb and closing the sockets */
+    int64_t t0 = zh_clock_mono_ms ();
+    int64_t grace = cfg->shutdown_grace_ms;
+    int64_t reserve = grace / 3 < 1000 ? grace / 3 : 1000;
+    int abandoned = ing_server_drain (server, t0 + grace - reserve);
     ing_server_destroy (&server);
+    zh_info ("ingress stopped", "i:stop_ms", zh_clock_mono_ms () - t0, "i:abandoned",
+             (int64_t)abandoned, NULL);
     ing_config_destroy (&cfg);
-    zh_info ("ingress stopped", NULL);
     return 0;
 }

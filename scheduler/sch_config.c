@@ -23,6 +23,9 @@ const zh_config_var_t sch_config_vars[] = {
     {"ZHOOK_RESULTS_ENDPOINT", "tcp://*:" S_XSTR (ZH_DEF_RESULTS_PORT),
      "results PULL binds here (outcomes and heartbeats of deliverers)"},
     ZH_CURVE_VARS_SERVER,
+    {"ZHOOK_SHUTDOWN_GRACE_MS", S_XSTR (ZH_DEF_SHUTDOWN_GRACE_MS),
+     "SIGTERM: the last batch is answered, replies and dispatches get at most this long to leave "
+     "(0..600000)"},
     {"ZHOOK_HEARTBEAT_MS", S_XSTR (ZH_DEF_HEARTBEAT_MS),
      "heartbeat period; also the ZMTP heartbeat of the dispatch socket (100..60000)"},
     {"ZHOOK_MAX_ATTEMPTS", S_XSTR (ZH_DEF_MAX_ATTEMPTS),
@@ -34,7 +37,8 @@ const zh_config_var_t sch_config_vars[] = {
     {"ZHOOK_RETRY_MAX_MS", S_XSTR (ZH_DEF_RETRY_MAX_MS),
      "longest wait between attempts, also the cap on Retry-After (1..604800000)"},
     {"ZHOOK_RETENTION_HOURS", S_XSTR (ZH_DEF_RETENTION_HOURS),
-     "how long delivered, dead and cancelled messages stay readable (1..87600)"},
+     "how long delivered, dead and cancelled messages stay readable; 0 = purged at the next "
+     "purge (0..87600)"},
     {"ZHOOK_IDEMPOTENCY_HOURS", S_XSTR (ZH_DEF_IDEMPOTENCY_HOURS),
      "how long an Idempotency-Key is remembered (1..8760)"},
     {"ZHOOK_LEASE_MARGIN_MS", S_XSTR (ZH_DEF_LEASE_MARGIN_MS),
@@ -50,6 +54,10 @@ const zh_config_var_t sch_config_vars[] = {
      "a deliverer not heard for this long gets no work (100..600000)"},
     {"ZHOOK_PURGE_INTERVAL_MS", S_XSTR (ZH_DEF_PURGE_INTERVAL_MS),
      "period of the retention purge (100..86400000)"},
+    {"ZHOOK_READER_CHECK_MS", "60000",
+     "period of the LMDB stale-reader check (mdb_reader_check) (100..86400000)"},
+    {"ZHOOK_ADMIN_TOKEN", "",
+     "bearer token of GET /admin/backup on the ops port; empty = backup endpoint disabled"},
     {"ZHOOK_SECRET_OVERLAP_HOURS", S_XSTR (ZH_DEF_SECRET_OVERLAP_HOURS),
      "after a secret rotation, deliveries are signed with the new and the previous secret "
      "this long (0..8760)"},
@@ -71,9 +79,9 @@ sch_config_new (void)
     if (!self)
         return NULL;
     char *level = NULL;
-    int64_t map_mb, hb, commit, dispatch, purge, dlv_to, purge_ivl;
+    int64_t map_mb, hb, commit, dispatch, purge, dlv_to, purge_ivl, grace;
     int64_t max_att, timeout, base, max, ret_h, idem_h, margin, overlap_h, disable_h;
-    int64_t tenant_rate, tenant_burst;
+    int64_t tenant_rate, tenant_burst, reader_ms;
     int rc = zh_config_string ("ZHOOK_LOG_LEVEL", ZH_DEF_LOG_LEVEL, &level);
     if (rc == 0 && zh_log_level_parse (level, &self->log_level)) {
         zh_error ("configuration: invalid value", "s:variable", "ZHOOK_LOG_LEVEL", "s:expected",
@@ -93,11 +101,12 @@ sch_config_new (void)
         zh_config_endpoint ("ZHOOK_RESULTS_ENDPOINT", NULL, ZH_DEF_RESULTS_PORT,
                             &self->results_endpoint) ||
         zh_config_int ("ZHOOK_HEARTBEAT_MS", ZH_DEF_HEARTBEAT_MS, 100, 60000, &hb) ||
+        zh_config_int ("ZHOOK_SHUTDOWN_GRACE_MS", ZH_DEF_SHUTDOWN_GRACE_MS, 0, 600000, &grace) ||
         zh_config_int ("ZHOOK_MAX_ATTEMPTS", ZH_DEF_MAX_ATTEMPTS, 1, 100, &max_att) ||
         zh_config_int ("ZHOOK_TIMEOUT_MS", ZH_DEF_TIMEOUT_MS, 100, 60000, &timeout) ||
         zh_config_int ("ZHOOK_RETRY_BASE_MS", ZH_DEF_RETRY_BASE_MS, 1, 86400000, &base) ||
         zh_config_int ("ZHOOK_RETRY_MAX_MS", ZH_DEF_RETRY_MAX_MS, 1, 604800000, &max) ||
-        zh_config_int ("ZHOOK_RETENTION_HOURS", ZH_DEF_RETENTION_HOURS, 1, 87600, &ret_h) ||
+        zh_config_int ("ZHOOK_RETENTION_HOURS", ZH_DEF_RETENTION_HOURS, 0, 87600, &ret_h) ||
         zh_config_int ("ZHOOK_IDEMPOTENCY_HOURS", ZH_DEF_IDEMPOTENCY_HOURS, 1, 8760, &idem_h) ||
         zh_config_int ("ZHOOK_LEASE_MARGIN_MS", ZH_DEF_LEASE_MARGIN_MS, 100, 600000, &margin) ||
         zh_config_int ("ZHOOK_COMMIT_BATCH", ZH_DEF_COMMIT_BATCH, 1, 100000, &commit) ||
@@ -107,6 +116,8 @@ sch_config_new (void)
                        &dlv_to) ||
         zh_config_int ("ZHOOK_PURGE_INTERVAL_MS", ZH_DEF_PURGE_INTERVAL_MS, 100, 86400000,
                        &purge_ivl) ||
+        zh_config_int ("ZHOOK_READER_CHECK_MS", 60000, 100, 86400000, &reader_ms) ||
+        zh_config_string ("ZHOOK_ADMIN_TOKEN", "", &self->admin_token) ||
         zh_config_int ("ZHOOK_SECRET_OVERLAP_HOURS", ZH_DEF_SECRET_OVERLAP_HOURS, 0, 8760,
                        &overlap_h) ||
         zh_config_int ("ZHOOK_DISABLE_AFTER_HOURS", ZH_DEF_DISABLE_AFTER_HOURS, 1, 87600,
@@ -130,7 +141,13 @@ sch_config_new (void)
     self->dispatch_batch = (uint32_t)dispatch;
     self->purge_batch = (uint32_t)purge;
     self->deliverer_timeout_ms = (uint32_t)dlv_to;
+    self->shutdown_grace_ms = (uint32_t)grace;
     self->purge_interval_ms = (uint32_t)purge_ivl;
+    self->reader_check_ms = (uint32_t)reader_ms;
+    if (self->admin_token && !*self->admin_token) {
+        free (self->admin_token);
+        self->admin_token = NULL;
+    }
     self->policy.max_attempts = (uint32_t)max_att;
     self->policy.timeout_ms = (uint32_t)timeout;
     self->policy.retry_base_ms = base;
@@ -155,6 +172,9 @@ sch_config_destroy (sch_config_t **self_p)
     sch_config_t *self = *self_p;
     zh_curve_config_clear (&self->curve);
     free (self->data_dir);
+    if (self->admin_token)
+        memset (self->admin_token, 0, strlen (self->admin_token));
+    free (self->admin_token);
     free (self->ops_listen);
     free (self->submit_endpoint);
     free (self->publish_endpoint);

@@ -29,7 +29,10 @@ typedef struct {
     uint32_t dispatch_batch; // most dispatches leased per write txn
     uint32_t purge_batch; // most ended messages purged per write txn
     uint32_t deliverer_timeout_ms; // a deliverer silent this long has no capacity, ms
+    uint32_t shutdown_grace_ms; // SIGTERM: bound on the last batch and socket linger, ms
     uint32_t purge_interval_ms; // period of the retention purge, ms
+    uint32_t reader_check_ms; // period of mdb_reader_check (stale reader slots), ms
+    char *admin_token; // ZHOOK_ADMIN_TOKEN: bearer of /admin/backup; NULL = disabled
     uint32_t tenant_rate; // accepted messages per second per tenant, 0 = unlimited
     uint32_t tenant_burst; // most messages a tenant may submit at once (>= 1 when rate > 0)
     sch_policy_t policy; // delivery policy (attempts, backoff, windows)

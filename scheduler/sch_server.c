@@ -20,11 +20,16 @@
 #include "common/zh_metrics.h"
 #include "common/zh_ops.h"
 #include "common/zh_signal.h"
+#include "common/zh_trace.h"
 
+#include <civetweb.h>
 #include <czmq.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define S_SUBMIT_RCVHWM 100000
 #define S_RESULTS_RCVHWM 100000
@@ -80,9 +85,15 @@ struct _sch_server_t {
         *replayed, *purged, *store_full, *malformed, *deferred, *events_c;
     zh_counter_t *sub_disabled_gone, *sub_disabled_failing, *sub_disabled_user;
     zh_gauge_t *pending, *in_flight, *deliverers_g, *capacity_g, *subs_enabled, *subs_disabled;
+    zh_gauge_t *messages_g[PROTO_ST_CANCELLED + 1]; // zhook_scheduler_messages{state}, from counts
     zh_histogram_t *batch_size, *lateness;
     sch_limit_t *tenants; // ZHOOK_TENANT_RATE buckets, one per tenant
     zh_counter_t *rate_limited; // submits refused 429 by the tenant limit
+    zh_gauge_t *map_used, *map_size; // LMDB map use, refreshed on heartbeat
+    zh_counter_t *stale_readers; // reader slots of dead processes cleared
+    zh_counter_t *backups, *backup_failures; // GET /admin/backup outcomes
+    int64_t next_reader_mono; // next mdb_reader_check
+    atomic_flag backup_busy; // one backup at a time (civetweb threads)
 };
 
 static const double s_batch_bounds[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000};
@@ -154,7 +165,31 @@ s_metrics_init (sch_server_t *self)
     self->rate_limited =
         zh_metrics_counter (m, "zhook_scheduler_rate_limited_total",
                             "Submissions refused (429) by the tenant rate limit", NULL);
-    return self->batch_size && self->lateness && self->rate_limited ? 0 : -1;
+    for (int st = PROTO_ST_SCHEDULED; st <= PROTO_ST_CANCELLED; st++) {
+        char labels[64];
+        snprintf (labels, sizeof labels, "state=\"%s\"", proto_status_name ((proto_status_t)st));
+        if (!(self->messages_g[st] = zh_metrics_gauge (
+                  m, "zhook_scheduler_messages",
+                  "Stored messages by state (ended ones until the retention purge)", labels)))
+            return -1;
+    }
+    self->map_used =
+        zh_metrics_gauge (m, "zhook_scheduler_map_used_bytes",
+                          "LMDB pages in use (high-water mark minus free list), bytes", NULL);
+    self->map_size = zh_metrics_gauge (m, "zhook_scheduler_map_size_bytes",
+                                       "LMDB map size (ZHOOK_MAP_SIZE_MB), bytes", NULL);
+    self->stale_readers = zh_metrics_counter (
+        m, "zhook_scheduler_stale_readers_cleared_total",
+        "LMDB reader slots of dead processes cleared by mdb_reader_check", NULL);
+    self->backups = zh_metrics_counter (m, "zhook_scheduler_backups_total",
+                                        "Backups streamed by GET /admin/backup", NULL);
+    self->backup_failures =
+        zh_metrics_counter (m, "zhook_scheduler_backup_failures_total",
+                            "GET /admin/backup requests that failed after authentication", NULL);
+    return self->batch_size && self->lateness && self->rate_limited && self->map_used &&
+                   self->map_size && self->stale_readers && self->backups && self->backup_failures
+               ? 0
+               : -1;
 }
 
 static zsock_t *
@@ -179,6 +214,118 @@ s_socket (zh_curve_t *curve, int type, const char *endpoint, const char *what, i
     return sock;
 }
 
+/* --- GET /admin/backup (civetweb threads) ---------------------------------------- */
+
+/* Constant-time comparison of the presented token with the configured one
+ * (the time depends only on the presented length). */
+static bool
+s_token_ok (const char *given, const char *want)
+{
+    size_t gl = strlen (given), wl = strlen (want);
+    unsigned char diff = gl != wl;
+    for (size_t i = 0; i < gl; i++)
+        diff |= (unsigned char)(given[i] ^ want[i % (wl ? wl : 1)]);
+    return diff == 0 && wl > 0;
+}
+
+static int
+s_backup_problem (struct mg_connection *conn, int status, const char *slug, const char *detail,
+                  const char *extra_headers)
+{
+    char body[512];
+    int n = snprintf (body, sizeof body,
+                      "{\"type\":\"https://zhook.dev/problems/%s\",\"status\":%d,"
+                      "\"detail\":\"%s\"}",
+                      slug, status, detail);
+    if (n < 0 || (size_t)n >= sizeof body)
+        n = 0;
+    return zh_ops_respond (conn, status, "application/problem+json", extra_headers, body,
+                           (size_t)n);
+}
+
+/* Streams a compacted copy of the store: mdb_env_copyfd2 into an unlinked
+ * temporary file in the data directory (bounded memory; the disk needs room
+ * for one compacted copy), then the file to the connection. */
+static int
+s_on_backup (void *c, void *arg)
+{
+    struct mg_connection *conn = c;
+    sch_server_t *self = arg;
+    const struct mg_request_info *ri = mg_get_request_info (conn);
+    if (!self->cfg->admin_token)
+        return s_backup_problem (conn, 404, "not-found",
+                                 "backup is disabled: ZHOOK_ADMIN_TOKEN is not set", NULL);
+    if (!ri || !ri->request_method || strcmp (ri->request_method, "GET") != 0)
+        return s_backup_problem (conn, 405, "method-not-allowed", "only GET is allowed here",
+                                 "Allow: GET\r\n");
+    const char *auth = mg_get_header (conn, "Authorization");
+    if (!auth || strncmp (auth, "Bearer ", 7) != 0 ||
+        !s_token_ok (auth + 7, self->cfg->admin_token)) {
+        zh_warn ("backup refused: bad or missing admin token", NULL);
+        return s_backup_problem (conn, 401, "unauthorized",
+                                 "Authorization: Bearer <ZHOOK_ADMIN_TOKEN> required",
+                                 "WWW-Authenticate: Bearer\r\n");
+    }
+    if (atomic_flag_test_and_set (&self->backup_busy))
+        return s_backup_problem (conn, 503, "busy", "a backup is already running",
+                                 "Retry-After: 5\r\n");
+    int64_t t0 = zh_clock_mono_ms ();
+    char path[4096];
+    int fd = -1, status;
+    int n = snprintf (path, sizeof path, "%s/.backup.XXXXXX", self->cfg->data_dir);
+    if (n > 0 && (size_t)n < sizeof path)
+        fd = mkstemp (path);
+    if (fd >= 0)
+        unlink (path);
+    struct stat st;
+    sch_store_rc_t rc = fd < 0 ? SCH_STORE_ERROR : sch_store_backup (self->store, fd);
+    if (rc == SCH_STORE_OK && (fstat (fd, &st) || lseek (fd, 0, SEEK_SET) != 0))
+        rc = SCH_STORE_ERROR;
+    if (rc != SCH_STORE_OK) {
+        zh_error ("backup failed", "s:error",
+                  fd < 0 ? "cannot create a temporary file in the data directory"
+                         : sch_store_strerror (rc),
+                  NULL);
+        zh_counter_inc (self->backup_failures);
+        status = rc == SCH_STORE_FULL
+                     ? s_backup_problem (conn, 507, "store-full",
+                                         "no room in the data directory for the copy", NULL)
+                     : s_backup_problem (conn, 500, "internal", "backup failed", NULL);
+    }
+    else {
+        mg_printf (conn,
+                   "HTTP/1.1 200 OK\r\n"
+                   "Content-Type: application/octet-stream\r\n"
+                   "Content-Length: %lld\r\n"
+                   "Content-Disposition: attachment; filename=\"data.mdb\"\r\n"
+                   "Cache-Control: no-store\r\n"
+                   "Connection: close\r\n"
+                   "\r\n",
+                   (long long)st.st_size);
+        char *buf = malloc (65536);
+        off_t sent = 0;
+        ssize_t got;
+        while (buf && (got = read (fd, buf, 65536)) > 0 && mg_write (conn, buf, (size_t)got) == got)
+            sent += got;
+        free (buf);
+        status = 200;
+        if (sent == st.st_size) {
+            zh_counter_inc (self->backups);
+            zh_info ("backup streamed", "i:bytes", (int64_t)sent, "i:ms", zh_clock_mono_ms () - t0,
+                     NULL);
+        }
+        else {
+            zh_counter_inc (self->backup_failures);
+            zh_warn ("backup cut short", "i:bytes", (int64_t)sent, "i:size", (int64_t)st.st_size,
+                     NULL);
+        }
+    }
+    if (fd >= 0)
+        close (fd);
+    atomic_flag_clear (&self->backup_busy);
+    return status;
+}
+
 sch_server_t *
 sch_server_new (const sch_config_t *cfg)
 {
@@ -187,6 +334,7 @@ sch_server_new (const sch_config_t *cfg)
         return NULL;
     self->cfg = cfg;
     atomic_init (&self->ready, false);
+    atomic_flag_clear (&self->backup_busy);
     size_t evs = cfg->commit_batch > cfg->dispatch_batch ? cfg->commit_batch : cfg->dispatch_batch;
     self->deliverers = calloc (S_DELIVERERS_MAX, sizeof *self->deliverers);
     self->reqs = calloc (cfg->commit_batch, sizeof *self->reqs);
@@ -213,8 +361,11 @@ sch_server_new (const sch_config_t *cfg)
         goto fail;
     self->submit =
         s_socket (self->curve, ZMQ_PULL, cfg->submit_endpoint, "submit", S_SUBMIT_RCVHWM, 0);
-    self->publish = s_socket (self->curve, ZMQ_PUB, cfg->publish_endpoint, "publish",
-                              S_PUBLISH_SNDHWM, S_LINGER_MS);
+    /* replies and dispatches still queued at a stop get this long to leave,
+     * within the shutdown grace */
+    int linger = cfg->shutdown_grace_ms < S_LINGER_MS ? (int)cfg->shutdown_grace_ms : S_LINGER_MS;
+    self->publish =
+        s_socket (self->curve, ZMQ_PUB, cfg->publish_endpoint, "publish", S_PUBLISH_SNDHWM, linger);
     self->results =
         s_socket (self->curve, ZMQ_PULL, cfg->results_endpoint, "results", S_RESULTS_RCVHWM, 0);
     self->dispatch = zsock_new (ZMQ_PUSH);
@@ -222,7 +373,7 @@ sch_server_new (const sch_config_t *cfg)
         /* ZMTP heartbeats close the pipe of a stopped or partitioned deliverer,
          * so PUSH stops round-robining work into it */
         zsock_set_sndhwm (self->dispatch, S_DISPATCH_SNDHWM);
-        zsock_set_linger (self->dispatch, S_LINGER_MS);
+        zsock_set_linger (self->dispatch, linger);
         zsock_set_heartbeat_ivl (self->dispatch, (int)cfg->heartbeat_ms);
         zsock_set_heartbeat_timeout (self->dispatch, (int)cfg->heartbeat_ms * 3);
         zh_curve_apply (self->curve, self->dispatch);
@@ -238,11 +389,12 @@ sch_server_new (const sch_config_t *cfg)
     if (!self->poller)
         goto fail;
     self->ops = zh_ops_new (cfg->ops_listen, self->metrics, s_ready, self);
-    if (!self->ops)
+    if (!self->ops || zh_ops_handle (self->ops, "/admin/backup", s_on_backup, self))
         goto fail;
     int64_t now = zh_clock_mono_ms ();
     self->next_hb_mono = now;
     self->next_purge_mono = now;
+    self->next_reader_mono = now + cfg->reader_check_ms; /* sch_store_new checked at open */
     sch_store_counts_t counts;
     sch_store_counts (self->store, &counts);
     zh_info ("scheduler started", "s:data_dir", cfg->data_dir, "s:submit", cfg->submit_endpoint,
@@ -519,6 +671,9 @@ s_after_commit (sch_server_t *self, s_req_t *req)
     if (!reply)
         return;
     if (req->submit) {
+        char trace_id[ZH_TRACE_ID_SIZE];
+        zh_trace_id (req->submit->item_count ? req->submit->items[0].traceparent : NULL, trace_id,
+                     sizeof trace_id);
         if (reply->replayed) {
             zh_counter_inc (self->replayed);
             zh_debug ("idempotent replay", "s:request_id", req->submit->request_id, NULL);
@@ -528,16 +683,26 @@ s_after_commit (sch_server_t *self, s_req_t *req)
             zh_counter_inc (self->events_c);
             zh_info ("event published", "s:event_id", reply->event_id ? reply->event_id : "",
                      "s:topic", req->submit->topic, "i:messages", (int64_t)reply->item_count,
-                     "s:request_id", req->submit->request_id, NULL);
+                     "s:request_id", req->submit->request_id, "s:trace_id", trace_id, NULL);
         }
+        int64_t accepted = 0;
+        const char *first = NULL;
         for (size_t i = 0; i < reply->item_count; i++) {
             if (reply->items[i].status != 202)
                 continue;
             zh_counter_inc (self->accepted);
+            if (!first)
+                first = reply->items[i].id;
+            accepted++;
             zh_debug ("accepted", "s:id", reply->items[i].id, "s:request_id",
-                      req->submit->request_id, "i:deliver_at_ms", reply->items[i].deliver_at_ms,
-                      NULL);
+                      req->submit->request_id, "s:trace_id", trace_id, "i:deliver_at_ms",
+                      reply->items[i].deliver_at_ms, NULL);
         }
+        /* one info line per accepted request (not per message): a grep of the
+         * request id finds it; the ids of a batch are in the debug lines */
+        if (accepted && !req->submit->topic)
+            zh_info ("submission accepted", "s:id", first, "i:messages", accepted, "s:request_id",
+                     req->submit->request_id, "s:trace_id", trace_id, NULL);
     }
     else if (reply->status == 200 &&
              (req->command->op == PROTO_OP_CANCEL || req->command->op == PROTO_OP_REPLAY))
@@ -795,13 +960,13 @@ s_log_event (sch_server_t *self, const sch_event_t *ev)
     case SCH_EVENT_DELIVERED:
         zh_counter_inc (self->delivered);
         zh_info ("delivered", "s:id", ev->id, "i:attempt", (int64_t)ev->attempt, "s:request_id",
-                 ev->request_id, NULL);
+                 ev->request_id, "s:trace_id", ev->trace_id, NULL);
         break;
     case SCH_EVENT_RETRY:
         zh_counter_inc (self->retries);
         zh_info ("retry scheduled", "s:id", ev->id, "i:attempt", (int64_t)ev->attempt,
-                 "s:request_id", ev->request_id, "i:next_attempt_ms", ev->next_ms,
-                 "b:lease_expired", (int)ev->lease_expired, NULL);
+                 "s:request_id", ev->request_id, "s:trace_id", ev->trace_id, "i:next_attempt_ms",
+                 ev->next_ms, "b:lease_expired", (int)ev->lease_expired, NULL);
         break;
     case SCH_EVENT_DEFERRED:
         /* routine under load (one per busy destination per dispatch): debug only */
@@ -812,8 +977,8 @@ s_log_event (sch_server_t *self, const sch_event_t *ev)
     case SCH_EVENT_DEAD:
         zh_counter_inc (self->dead);
         zh_info ("dead", "s:id", ev->id, "i:attempt", (int64_t)ev->attempt, "s:request_id",
-                 ev->request_id, "s:reason", ev->reason, "b:lease_expired", (int)ev->lease_expired,
-                 NULL);
+                 ev->request_id, "s:trace_id", ev->trace_id, "s:reason", ev->reason,
+                 "b:lease_expired", (int)ev->lease_expired, NULL);
         break;
     }
     if (ev->lease_expired)
@@ -945,8 +1110,12 @@ s_dispatch_step (sch_server_t *self, int64_t due_ms, int64_t lease_ms)
             zmq_send (h, data, size, ZMQ_DONTWAIT) >= 0) {
             zh_counter_inc (self->dispatched);
             zh_histogram_observe (self->lateness, (double)(now - d->due_ms) / 1000.0);
-            zh_debug ("dispatched", "s:id", d->id, "i:attempt", (int64_t)d->attempt, "s:request_id",
-                      d->request_id, NULL);
+            if (zh_log_enabled (ZH_LOG_DEBUG)) {
+                char trace_id[ZH_TRACE_ID_SIZE];
+                zh_debug ("dispatched", "s:id", d->id, "i:attempt", (int64_t)d->attempt,
+                          "s:request_id", d->request_id, "s:trace_id",
+                          zh_trace_id (d->traceparent, trace_id, sizeof trace_id), NULL);
+            }
         }
         else
             unsent++;
@@ -973,6 +1142,25 @@ s_gauges (sch_server_t *self, int64_t now_mono)
     zh_gauge_set (self->capacity_g, cap);
     zh_gauge_set (self->subs_enabled, c.subs_enabled);
     zh_gauge_set (self->subs_disabled, c.subs_disabled);
+    for (int st = PROTO_ST_SCHEDULED; st <= PROTO_ST_CANCELLED; st++)
+        zh_gauge_set (self->messages_g[st], c.by_status[st]);
+    uint64_t used, size;
+    if (sch_store_space (self->store, &used, &size) == SCH_STORE_OK) {
+        zh_gauge_set (self->map_used, (int64_t)used);
+        zh_gauge_set (self->map_size, (int64_t)size);
+    }
+}
+
+static void
+s_reader_check (sch_server_t *self, int64_t now_mono)
+{
+    int cleared = 0;
+    if (sch_store_reader_check (self->store, &cleared) == SCH_STORE_OK && cleared > 0) {
+        zh_counter_add (self->stale_readers, (uint64_t)cleared);
+        zh_warn ("cleared stale LMDB readers (a reader process died holding a transaction)",
+                 "i:readers", (int64_t)cleared, NULL);
+    }
+    self->next_reader_mono = now_mono + self->cfg->reader_check_ms;
 }
 
 static void
@@ -1087,6 +1275,8 @@ sch_server_run (sch_server_t *self)
         }
         if (now_mono >= self->next_purge_mono)
             s_purge_step (self, now_mono);
+        if (now_mono >= self->next_reader_mono)
+            s_reader_check (self, now_mono);
 
         int64_t due_ms, lease_ms;
         if (sch_store_next (self->store, &due_ms, &lease_ms) != SCH_STORE_OK)
@@ -1099,7 +1289,9 @@ sch_server_run (sch_server_t *self)
         if (sch_store_next (self->store, &due_ms, &lease_ms) != SCH_STORE_OK)
             due_ms = lease_ms = INT64_MAX;
         int64_t now = zh_clock_wall_ms ();
-        int64_t wait = s_min (self->next_hb_mono, self->next_purge_mono) - now_mono;
+        int64_t wait =
+            s_min (s_min (self->next_hb_mono, self->next_purge_mono), self->next_reader_mono) -
+            now_mono;
         if (now_mono < self->store_retry_mono)
             wait = s_min (wait, self->store_retry_mono - now_mono);
         else {
@@ -1116,7 +1308,19 @@ sch_server_run (sch_server_t *self)
         s_drain_submit (self);
         s_drain_results (self);
     }
-    zh_info ("scheduler stopping", NULL);
+    /* the last batch: what already reached the sockets is committed and
+     * answered (replies and outcomes are not left to request timeouts and
+     * lease expiries); nothing more is dispatched. Each drain is one bounded
+     * transaction, well within the grace. */
     atomic_store (&self->ready, false);
+    int64_t t0 = zh_clock_mono_ms ();
+    s_drain_submit (self);
+    s_drain_results (self);
+    zh_info ("scheduler stopping: last batch committed, dispatch stopped", "i:last_batch_ms",
+             zh_clock_mono_ms () - t0, "i:leases_outstanding", zh_gauge_value (self->in_flight),
+             "i:linger_ms",
+             (int64_t)(self->cfg->shutdown_grace_ms < S_LINGER_MS ? self->cfg->shutdown_grace_ms
+                                                                  : S_LINGER_MS),
+             NULL);
     return 0;
 }
