@@ -18,7 +18,7 @@ PKGS  := libczmq libzmq msgpack lmdb libcurl jansson openssl
 DEB_PKGS := pkg-config make gcc libzmq3-dev libczmq-dev libcivetweb-dev libmsgpack-dev \
             liblmdb-dev lmdb-utils libcurl4-openssl-dev libjansson-dev libssl-dev \
             libcmocka-dev curl procps
-DEB_TEST_PKGS := clang libclang-rt-14-dev nginx-light
+DEB_TEST_PKGS := clang libclang-rt-14-dev nginx-light docker-compose
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -70,7 +70,8 @@ TOOLS    := $(patsubst tests/%.c,$(BIN)/%,$(TOOL_SRCS))
 UNIT     := $(BIN)/zhook-unit
 
 .PHONY: all programs run test unit e2e fuzz lint clean deps deps-test check-deps tools keys \
-        openapi-validator
+        test-deploy test-compose \
+        openapi-validator k8s-validator k8s-validate
 # Top-level goals first make sure the Debian packages are there, then build in a
 # sub-make, so pkg-config is asked only once the packages exist.
 all: check-deps
@@ -134,6 +135,21 @@ $(OPENAPI_VALIDATOR): tests/openapi/package.json tests/openapi/package-lock.json
 	@touch $@
 openapi-validator: $(OPENAPI_VALIDATOR)
 
+# Test-only npm packages (tests/deploy/): kubernetes-models + yaml for
+# tests/deploy/k8s_validate.mjs, installed from the lock file under build/npm-deploy.
+# k8s-validate: every k8s/ object against the Kubernetes schemas with a strict
+# unknown-field check, consistency with bin/zhook-* --help, and mutated copies rejected.
+K8S_VALIDATOR := build/npm-deploy/node_modules/kubernetes-models/package.json
+$(K8S_VALIDATOR): tests/deploy/package.json tests/deploy/package-lock.json
+	@mkdir -p build/npm-deploy
+	cp tests/deploy/package.json tests/deploy/package-lock.json build/npm-deploy/
+	cd build/npm-deploy && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $@
+k8s-validator: $(K8S_VALIDATOR)
+k8s-validate: check-deps
+	@$(MAKE) --no-print-directory $(PROGRAMS) k8s-validator
+	node tests/deploy/k8s_validate.mjs --modules build/npm-deploy/node_modules --bin $(BIN) --mutate
+
 $(BIN)/%: $(OBJ)/tests/%.o $(LIBPROTO) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  LD    $@")
@@ -166,10 +182,32 @@ e2e: check-deps
 test: deps-test
 	@$(MAKE) --no-print-directory $(PROGRAMS) $(TOOLS) $(UNIT) openapi-validator
 	$(UNIT)
+	$(MAKE) --no-print-directory k8s-validate
 	ZH_BIN=$(abspath $(BIN)) ZH_SANITIZE=$(SANITIZE) sh tests/e2e/run.sh
 ifneq ($(SANITIZE),1)
 	$(MAKE) --no-print-directory fuzz
+	$(MAKE) --no-print-directory test-deploy
 endif
+
+# --- deployment (Dockerfile, compose/; docs/DEPLOY.md) ---------------------
+# test-deploy: offline checks run by `make test`: the compose file against the
+#   compose schema and policy, with broken copies rejected, and every library
+#   the release binaries link coming from the Dockerfile's runtime packages.
+# test-compose: the real image and compose stack on a private dockerd
+#   (tests/deploy/compose_smoke.sh; root). Exit 77 from the script = SKIPPED
+#   (engine cannot start), recorded in build/test-compose.status for .ci/run.
+test-deploy: deps-test
+	@$(MAKE) --no-print-directory SANITIZE= programs
+	sh tests/deploy/check_compose.sh
+	sh tests/deploy/check_ldd.sh Dockerfile bin
+
+test-compose: check-deps
+	@sh scripts/deps.sh docker.io docker-compose debootstrap openssl
+	@$(MAKE) --no-print-directory SANITIZE= programs bin/zh_freeport bin/zh_json
+	@mkdir -p build
+	@rc=0; ZH_BIN=$(abspath bin) sh tests/deploy/compose_smoke.sh || rc=$$?; \
+	  case $$rc in 0) echo passed ;; 77) echo skipped ;; *) echo failed ;; esac >build/test-compose.status; \
+	  exit $$rc
 
 # --- fuzzing (clang libFuzzer + ASan/UBSan) ------------------------------
 # Every */NAME_fuzz.c is a target bin/fuzz/NAME_fuzz linked with the common,
