@@ -481,6 +481,34 @@ zh_rcv_ids () {
     sed -n 's/.*"webhook_id":"\([^"]*\)".*/\1/p' "$ZH_RCV_LOG" | sort
 }
 
+# --- background load ----------------------------------------------------------
+
+# zh_load_start PATH COUNT MIXED_MS RATE PREFIX: bin/zh_load POSTs COUNT
+# messages to $ZH_RCV/PATH in the background over 4 clients, due 0..MIXED_MS
+# from now, at most RATE new messages per second (divided by ZH_SCALE), each
+# retried with its Idempotency-Key (PREFIX-i) across 503s and restarts until
+# its deadline. One line per 202 in $ZH_LOAD_ACC; sets ZH_LOAD_PID.
+zh_load_start () {
+    ZH_LOAD_ACC=$ZH_TMP/accepted.txt
+    : >"$ZH_LOAD_ACC"
+    "$ZH_BIN/zh_load" "$ZH_API" "$ZH_RCV/$1" 4 "$2" "$ZH_LOAD_ACC" --mixed-delays "$3" \
+        --rate $(($4 / ZH_SCALE)) --deadline-ms $((120000 * ZH_SCALE)) --key-prefix "$5" \
+        >"$ZH_TMP/load.out" 2>"$ZH_TMP/load.err" &
+    ZH_LOAD_PID=$!
+    zh_register load "$ZH_LOAD_PID"
+}
+
+# zh_load_accepted: 202s so far.
+zh_load_accepted () {
+    wc -l <"$ZH_LOAD_ACC"
+}
+
+# zh_load_wait_accepted COUNT: until the clients have COUNT 202s (or finished).
+zh_load_wait_accepted () {
+    zh_wait_until 60000 "[ \$(zh_load_accepted) -ge $1 ] || ! zh_alive $ZH_LOAD_PID" ||
+        zh_fail "clients stuck at $(zh_load_accepted) accepted (waiting for $1)"
+}
+
 # --- metrics and processes -------------------------------------------------------
 
 # zh_metric BASE NAME: sum of the samples of NAME (any labels); 1 if absent.

@@ -15,60 +15,44 @@ zh_start_receiver
 ZH_SCH_ENV="ZHOOK_TIMEOUT_MS=2000 ZHOOK_LEASE_MARGIN_MS=500 ZHOOK_RETRY_BASE_MS=100"
 zh_start_pipeline a b
 
-ACC=$ZH_TMP/accepted.txt
-: >"$ACC"
-"$ZH_BIN/zh_load" "$ZH_API" "$ZH_RCV/crash" 4 "$N" "$ACC" --mixed-delays 3000 \
-    --rate $((300 / ZH_SCALE)) --deadline-ms $((120000 * ZH_SCALE)) --key-prefix crash \
-    >"$ZH_TMP/load.out" 2>"$ZH_TMP/load.err" &
-LOAD_PID=$!
-zh_register load "$LOAD_PID"
-
-accepted () {
-    wc -l <"$ACC"
-}
-
-# zh_wait_accepted COUNT: until the clients have COUNT 202s (or finished).
-wait_accepted () {
-    zh_wait_until 60000 "[ \$(accepted) -ge $1 ] || ! zh_alive $LOAD_PID" ||
-        zh_fail "clients stuck at $(accepted) accepted (waiting for $1)"
-}
+zh_load_start "crash" "$N" 3000 300 crash
 
 KILLS_DURING_LOAD=0
 STEP=$((N / 8))
 for k in 1 2 3 4 5; do
-    wait_accepted $((k * 3 * STEP / 2))
-    zh_alive "$LOAD_PID" && KILLS_DURING_LOAD=$((KILLS_DURING_LOAD + 1))
+    zh_load_wait_accepted $((k * 3 * STEP / 2))
+    zh_alive "$ZH_LOAD_PID" && KILLS_DURING_LOAD=$((KILLS_DURING_LOAD + 1))
     zh_kill scheduler
-    zh_log "scheduler SIGKILL #$k at $(accepted) accepted"
+    zh_log "scheduler SIGKILL #$k at $(zh_load_accepted) accepted"
     zh_start_scheduler
     zh_wait_scheduler
     case $k in
         2 | 4)
             [ "$k" = 2 ] && d=a || d=b
-            wait_accepted $((k * 3 * STEP / 2 + STEP / 2))
+            zh_load_wait_accepted $((k * 3 * STEP / 2 + STEP / 2))
             zh_kill "deliverer_$d"
-            zh_log "deliverer $d SIGKILL at $(accepted) accepted"
+            zh_log "deliverer $d SIGKILL at $(zh_load_accepted) accepted"
             zh_start_deliverer "$d"
             zh_wait_deliverer "$d"
             ;;
     esac
 done
 
-zh_wait_until $((130000)) "! zh_alive $LOAD_PID" || zh_fail "load client did not finish"
-wait "$LOAD_PID"
+zh_wait_until $((130000)) "! zh_alive $ZH_LOAD_PID" || zh_fail "load client did not finish"
+wait "$ZH_LOAD_PID"
 LOAD_RC=$?
 cat "$ZH_TMP/load.out"
 head -5 "$ZH_TMP/load.err"
 zh_log "scheduler kills while clients were submitting: $KILLS_DURING_LOAD of 5"
 zh_assert_eq "$KILLS_DURING_LOAD" 5 "scheduler kills during submission (clients too fast?)"
 
-ACCEPTED=$(accepted)
+ACCEPTED=$(zh_load_accepted)
 S503=$(sed -n 's/.*s503=\([0-9]*\).*/\1/p' "$ZH_TMP/load.out")
 OTHER=$(sed -n 's/.* other=\([0-9]*\).*/\1/p' "$ZH_TMP/load.out")
 zh_assert_ge "$ACCEPTED" "$MIN_ACCEPTED" "messages accepted (zh_load exit $LOAD_RC)"
 zh_assert_eq "${OTHER:-0}" 0 "answers other than 202/503 (see load.err)"
 
-cut -d' ' -f1 "$ACC" | sort -u >"$ZH_TMP/accepted.ids"
+cut -d' ' -f1 "$ZH_LOAD_ACC" | sort -u >"$ZH_TMP/accepted.ids"
 UNIQUE_ACCEPTED=$(wc -l <"$ZH_TMP/accepted.ids")
 zh_assert_eq "$UNIQUE_ACCEPTED" "$ACCEPTED" "distinct ids among the 202s"
 

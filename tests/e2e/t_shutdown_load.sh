@@ -20,68 +20,53 @@ ZH_DLV_ENV="ZHOOK_SHUTDOWN_GRACE_MS=$GRACE"
 ZH_ING_ENV="ZHOOK_SHUTDOWN_GRACE_MS=$GRACE"
 zh_start_pipeline a b
 
-ACC=$ZH_TMP/accepted.txt
-: >"$ACC"
-"$ZH_BIN/zh_load" "$ZH_API" "$ZH_RCV/sl?delay_ms=100" 4 "$N" "$ACC" --mixed-delays 2000 \
-    --rate $((150 / ZH_SCALE)) --deadline-ms $((120000 * ZH_SCALE)) --key-prefix sl \
-    >"$ZH_TMP/load.out" 2>"$ZH_TMP/load.err" &
-LOAD_PID=$!
-zh_register load "$LOAD_PID"
-
-accepted () {
-    wc -l <"$ACC"
-}
-
-wait_accepted () {
-    zh_wait_until 60000 "[ \$(accepted) -ge $1 ] || ! zh_alive $LOAD_PID" ||
-        zh_fail "clients stuck at $(accepted) accepted (waiting for $1)"
-}
+zh_load_start "sl?delay_ms=100" "$N" 2000 150 sl
 
 # stop_in_grace NAME: SIGTERM under load, exit 0 within the grace (scaled
 # for the sanitizer build: its exit runs the leak check).
 STOPS_DURING_LOAD=0
 stop_in_grace () {
-    zh_alive "$LOAD_PID" && STOPS_DURING_LOAD=$((STOPS_DURING_LOAD + 1))
-    _at=$(accepted)
+    zh_alive "$ZH_LOAD_PID" && STOPS_DURING_LOAD=$((STOPS_DURING_LOAD + 1))
+    _at=$(zh_load_accepted)
     zh_stop "$1" $((GRACE + 2000))
     zh_log "$1 SIGTERM at $_at accepted: exit $ZH_RC after $ZH_STOP_MS ms (grace $GRACE ms)"
     zh_assert_eq "$ZH_RC" 0 "$1 exit status on SIGTERM under load"
     zh_assert_le "$ZH_STOP_MS" "$((GRACE * ZH_SCALE))" "$1 stop time (ms) against the grace"
 }
 
-wait_accepted $((N / 5))
+zh_load_wait_accepted $((N / 5))
 stop_in_grace ingress
 grep '"ingress stopped"' "$ZH_TMP/ingress.log" | tail -1
 zh_start_ingress
 zh_wait_ingress
 
-wait_accepted $((N * 2 / 5))
+zh_load_wait_accepted $((N * 2 / 5))
 stop_in_grace deliverer_a
 grep -E '"(stopping|grace period over: aborting attempts)"' "$ZH_TMP/deliverer_a.log" | tail -2
 zh_start_deliverer a
 zh_wait_deliverer a
 
-wait_accepted $((N * 3 / 5))
+zh_load_wait_accepted $((N * 3 / 5))
 stop_in_grace scheduler
 grep '"scheduler stopping: last batch' "$ZH_TMP/scheduler.log" | tail -1
 zh_start_scheduler
 zh_wait_scheduler
 
-zh_wait_until 130000 "! zh_alive $LOAD_PID" || zh_fail "load client did not finish"
-wait "$LOAD_PID"
+zh_wait_until 130000 "! zh_alive $ZH_LOAD_PID" || zh_fail "load client did not finish"
+wait "$ZH_LOAD_PID"
 LOAD_RC=$?
 cat "$ZH_TMP/load.out"
 head -5 "$ZH_TMP/load.err"
 zh_assert_eq "$STOPS_DURING_LOAD" 3 "stops while clients were submitting (clients too fast?)"
 
-ACCEPTED=$(accepted)
+ACCEPTED=$(zh_load_accepted)
 S503=$(sed -n 's/.*s503=\([0-9]*\).*/\1/p' "$ZH_TMP/load.out")
 OTHER=$(sed -n 's/.* other=\([0-9]*\).*/\1/p' "$ZH_TMP/load.out")
 zh_assert_eq "$LOAD_RC" 0 "zh_load exit status (every message accepted within its deadline)"
 zh_assert_eq "$ACCEPTED" "$N" "messages accepted"
 zh_assert_eq "${OTHER:-0}" 0 "answers other than 202/503 (see load.err)"
 
-cut -d' ' -f1 "$ACC" | sort -u >"$ZH_TMP/accepted.ids"
+cut -d' ' -f1 "$ZH_LOAD_ACC" | sort -u >"$ZH_TMP/accepted.ids"
 zh_assert_eq "$(wc -l <"$ZH_TMP/accepted.ids")" "$ACCEPTED" "distinct ids among the 202s"
 
 missing_count () {
