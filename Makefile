@@ -130,6 +130,7 @@ build/gen/ing_openapi_doc.c: ingress/openapi.json
 OPENAPI_VALIDATOR := build/npm/node_modules/@seriousme/openapi-schema-validator/package.json
 $(OPENAPI_VALIDATOR): tests/openapi/package.json tests/openapi/package-lock.json
 	@mkdir -p build/npm
+	@command -v npm >/dev/null 2>&1 || sh scripts/deps.sh nodejs npm
 	cp tests/openapi/package.json tests/openapi/package-lock.json build/npm/
 	cd build/npm && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	@touch $@
@@ -142,6 +143,7 @@ openapi-validator: $(OPENAPI_VALIDATOR)
 K8S_VALIDATOR := build/npm-deploy/node_modules/kubernetes-models/package.json
 $(K8S_VALIDATOR): tests/deploy/package.json tests/deploy/package-lock.json
 	@mkdir -p build/npm-deploy
+	@command -v npm >/dev/null 2>&1 || sh scripts/deps.sh nodejs npm
 	cp tests/deploy/package.json tests/deploy/package-lock.json build/npm-deploy/
 	cd build/npm-deploy && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	@touch $@
