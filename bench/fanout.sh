@@ -23,7 +23,8 @@
 EVENTS=${1:-20}
 SUBS=${2:-1000}
 CLIENTS=${3:-4}
-ZH_BIN=${ZH_BIN:-$(cd "$(dirname "$0")/.." && pwd)/bin}
+ZH_ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ZH_BIN=${ZH_BIN:-$ZH_ROOT/bin}
 . "$(dirname "$0")/../tests/e2e/lib.sh"
 
 zh_setup

@@ -13,7 +13,8 @@
 # CPU seconds of each stage per 1,000 delivered messages (from /proc).
 COUNT=${1:-20000}
 CLIENTS=${2:-64}
-ZH_BIN=${ZH_BIN:-$(cd "$(dirname "$0")/.." && pwd)/bin}
+ZH_ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ZH_BIN=${ZH_BIN:-$ZH_ROOT/bin}
 . "$(dirname "$0")/../tests/e2e/lib.sh"
 
 zh_setup

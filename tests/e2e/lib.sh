@@ -27,7 +27,8 @@
 
 LC_ALL=C
 export LC_ALL
-ZH_ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# callers outside tests/e2e (bench/) set ZH_ROOT to the repository before sourcing
+ZH_ROOT=${ZH_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 ZH_BIN=${ZH_BIN:-$ZH_ROOT/bin}
 case "$ZH_BIN" in
     */san | */san/) ZH_SANITIZE=${ZH_SANITIZE:-1} ;;
