@@ -255,6 +255,19 @@ s_respond (s_req_t *req, int status, json_t *body)
     req->content_type = "application/json";
 }
 
+static void s_internal (s_req_t *req, const char *what);
+
+/* 200 with a rendered body, or 500 when rendering ran out of memory (body
+ * NULL). Not folded into s_respond: s_problem goes through it. */
+static void
+s_respond_ok (s_req_t *req, json_t *body)
+{
+    if (body)
+        s_respond (req, 200, body);
+    else
+        s_internal (req, "out of memory");
+}
+
 /* errors (array of {field,message}) is stolen; may be NULL. */
 static void
 s_problem (s_req_t *req, int status, const char *detail, json_t *errors)
@@ -794,10 +807,7 @@ s_by_id (s_req_t *req, proto_op_t op, const char *id)
             s_reply_refused (req, 0, NULL);
         else {
             json_t *record = ing_render_record (&reply->records[0]);
-            if (record)
-                s_respond (req, 200, record);
-            else
-                s_internal (req, "out of memory");
+            s_respond_ok (req, record);
         }
     }
     proto_reply_destroy (&reply);
@@ -869,10 +879,7 @@ s_dead_letters (s_req_t *req)
     proto_reply_t *reply = s_command (req, cmd);
     if (reply) {
         json_t *list = ing_render_dead_letters (reply);
-        if (list)
-            s_respond (req, 200, list);
-        else
-            s_internal (req, "out of memory");
+        s_respond_ok (req, list);
     }
     proto_reply_destroy (&reply);
     proto_command_destroy (&cmd);
@@ -1019,10 +1026,7 @@ s_sub_list (s_req_t *req)
     reply = s_command (req, cmd);
     if (reply) {
         json_t *list = ing_render_subscriptions (reply);
-        if (list)
-            s_respond (req, 200, list);
-        else
-            s_internal (req, "out of memory");
+        s_respond_ok (req, list);
     }
 out:
     proto_reply_destroy (&reply);
@@ -1222,10 +1226,7 @@ s_event_get (s_req_t *req, const char *id)
         if (!reply->event_id)
             reply->event_id = strdup (id);
         json_t *event = reply->event_id ? ing_render_event (reply) : NULL;
-        if (event)
-            s_respond (req, 200, event);
-        else
-            s_internal (req, "out of memory");
+        s_respond_ok (req, event);
     }
     proto_reply_destroy (&reply);
     proto_command_destroy (&cmd);
@@ -1245,10 +1246,7 @@ s_status (s_req_t *req)
     proto_reply_t *reply = s_command (req, cmd);
     if (reply) {
         json_t *stats = ing_render_status (reply);
-        if (stats)
-            s_respond (req, 200, stats);
-        else
-            s_internal (req, "out of memory");
+        s_respond_ok (req, stats);
     }
     proto_reply_destroy (&reply);
     proto_command_destroy (&cmd);
