@@ -466,29 +466,120 @@ out:
     return ING_BODY_OK;
 }
 
+/* True when civetweb would keep this connection open after the response
+ * (its should_keep_alive): a Connection header must offer keep-alive, and
+ * without one only HTTP/1.1 keeps it. */
+static bool
+s_client_keeps_alive (struct mg_connection *conn, const struct mg_request_info *ri)
+{
+    const char *connection = mg_get_header (conn, "Connection");
+    if (connection) {
+        for (const char *p = connection; *p;) {
+            while (*p == ' ' || *p == '\t' || *p == ',')
+                p++;
+            size_t n = strcspn (p, " \t,");
+            if (n == 10 && strncasecmp (p, "keep-alive", 10) == 0)
+                return true;
+            p += n;
+        }
+        return false;
+    }
+    return ri && ri->http_version && strcmp (ri->http_version, "1.1") == 0;
+}
+
+/* Appends to a growing response buffer; false when out of memory. */
+typedef struct {
+    char *data; /* stack buffer or heap copy */
+    size_t len; /* bytes used */
+    size_t cap; /* bytes available */
+    bool heap; /* data was malloc'ed here */
+} s_out_t;
+
+static bool
+s_out_add (s_out_t *out, const char *bytes, size_t n)
+{
+    if (out->len + n > out->cap) {
+        size_t cap = (out->len + n) * 2;
+        char *grown = out->heap ? realloc (out->data, cap) : malloc (cap);
+        if (!grown)
+            return false;
+        if (!out->heap)
+            memcpy (grown, out->data, out->len);
+        out->data = grown;
+        out->cap = cap;
+        out->heap = true;
+    }
+    memcpy (out->data + out->len, bytes, n);
+    out->len += n;
+    return true;
+}
+
+static bool
+s_out_header (s_out_t *out, const char *name, const char *value)
+{
+    return s_out_add (out, name, strlen (name)) && s_out_add (out, ": ", 2) &&
+           s_out_add (out, value, strlen (value)) && s_out_add (out, "\r\n", 2);
+}
+
+/* The response goes out as one buffer in one mg_write: civetweb's
+ * mg_response_header_send writes every header line with its own send(2),
+ * 15 system calls per response, which made it the largest single cost of
+ * the ingress under load (bench/RESULTS.md, profile). What civetweb would
+ * add itself is added here: Date, and Connection as it will act on it. */
 int
 ing_http_send (struct mg_connection *conn, int status, const char *content_type, const char *body,
                size_t size, const char *const *headers, size_t count, bool keep_alive)
 {
+    const struct mg_request_info *ri = mg_get_request_info (conn);
+    if (keep_alive && !s_client_keeps_alive (conn, ri))
+        keep_alive = false;
     if (!keep_alive)
         mg_disable_connection_keep_alive (conn);
-    if (mg_response_header_start (conn, status) != 0)
+    if (status < 100 || status > 999)
         return -1;
-    char length[32];
-    snprintf (length, sizeof length, "%zu", size);
-    if (content_type)
-        mg_response_header_add (conn, "Content-Type", content_type, -1);
-    if (status != 204 && status != 304)
-        mg_response_header_add (conn, "Content-Length", length, -1);
-    for (size_t i = 0; i < ING_HTTP_SECURITY_HEADERS; i++)
-        mg_response_header_add (conn, ing_http_security_headers[2 * i],
-                                ing_http_security_headers[2 * i + 1], -1);
-    for (size_t i = 0; i < count; i++)
-        mg_response_header_add (conn, headers[2 * i], headers[2 * i + 1], -1);
-    if (mg_response_header_send (conn) != 0)
-        return -1;
-    const struct mg_request_info *ri = mg_get_request_info (conn);
-    if (size == 0 || (ri && ri->request_method && !strcmp (ri->request_method, "HEAD")))
-        return 0;
-    return mg_write (conn, body, size) == (int)size ? 0 : -1;
+    bool head = ri && ri->request_method && strcmp (ri->request_method, "HEAD") == 0;
+
+    /* Date changes once a second: each civetweb thread formats it once */
+    static _Thread_local time_t date_second = 0;
+    static _Thread_local char date[40];
+    time_t now = time (NULL);
+    if (now != date_second) {
+        struct tm tm;
+        if (!gmtime_r (&now, &tm) ||
+            strftime (date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+            date[0] = 0;
+        date_second = now;
+    }
+
+    char stack[4096];
+    s_out_t out = {stack, 0, sizeof stack, false};
+    char line[160];
+    int n = snprintf (line, sizeof line, "HTTP/%s %d %s\r\n",
+                      ri && ri->http_version ? ri->http_version : "1.1", status,
+                      mg_get_response_code_text (conn, status));
+    bool ok = n > 0 && (size_t)n < sizeof line && s_out_add (&out, line, (size_t)n);
+    if (ok && content_type)
+        ok = s_out_header (&out, "Content-Type", content_type);
+    if (ok && status != 204 && status != 304) {
+        snprintf (line, sizeof line, "%zu", size);
+        ok = s_out_header (&out, "Content-Length", line);
+    }
+    for (size_t i = 0; ok && i < ING_HTTP_SECURITY_HEADERS; i++)
+        ok = s_out_header (&out, ing_http_security_headers[2 * i],
+                           ing_http_security_headers[2 * i + 1]);
+    for (size_t i = 0; ok && i < count; i++)
+        ok = s_out_header (&out, headers[2 * i], headers[2 * i + 1]);
+    if (ok && date[0])
+        ok = s_out_header (&out, "Date", date);
+    if (ok)
+        ok = s_out_header (&out, "Connection", keep_alive ? "keep-alive" : "close") &&
+             s_out_add (&out, "\r\n", 2);
+    if (ok && size > 0 && !head)
+        ok = s_out_add (&out, body, size);
+    int rc = -1;
+    if (ok)
+        rc = mg_write (conn, out.data, out.len) == (int)out.len ? 0 : -1;
+    if (out.heap)
+        free (out.data);
+    return rc;
 }
