@@ -1,4 +1,5 @@
-/*  ing_bridge.c — per-thread PUSH/SUB pairs and the heartbeat watcher. */
+/*  ing_bridge.c — one shared PUSH, one reader thread with the SUB, and a
+ *  reply slot per civetweb worker thread. */
 #include "ingress/ing_bridge.h"
 #include "common/zh_clock.h"
 #include "common/zh_id.h"
@@ -11,47 +12,102 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The scheduler refuses to start a commit past deadline_ms, but one begun
  * just before it finishes a little later: waiting this much longer turns
  * most such races into a 202 instead of a 503 for a committed message. */
 #define ING_BRIDGE_GRACE_MS 250
 #define ING_BRIDGE_SLICE_MS 100 /* longest wait between checks of abandon */
-#define ING_BRIDGE_HB_POLL_MS 100
+#define ING_BRIDGE_POLL_MS 100 /* the reader's poll: heartbeat age is re-checked this often */
+#define ING_BRIDGE_RETRY_MS 2 /* a send refused (no scheduler connected) is retried this often */
+#define ING_BRIDGE_MAX_WORKERS 2048 /* reply slots: civetweb threads of one process */
+#define ING_BRIDGE_DRAIN 1000 /* most messages the reader takes per wake-up */
+
+/* Where a worker thread waits for its reply. The reader thread fills it. */
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* CLOCK_MONOTONIC: signalled when reply is set */
+    uint64_t waiting; /* corr being waited for; 0 = nobody waits */
+    proto_reply_t *reply; /* the reply to waiting, owned here until taken */
+} s_slot_t;
 
 struct _ing_bridge_t {
     char *submit_endpoint;
     char *publish_endpoint;
     char *instance_id;
+    char prefix[160]; /* "<instance>.": the topics of this ingress's replies */
+    size_t prefix_len;
     int ready_timeout_ms;
     zh_gauge_t *up; /* borrowed, may be NULL */
-    zh_curve_t *curve; /* CURVE client keys, read by every worker thread (immutable) */
-    zsock_t *hb_sub; /* owned by the heartbeat thread once it runs */
-    zsock_t *hb_mon; /* PAIR of hb_sub's monitor: handshake results (same owner) */
+    zh_curve_t *curve; /* CURVE client keys (immutable once made) */
+    /* every worker thread sends through this one socket, under push_lock:
+     * one connection instead of one per thread lets ZeroMQ batch many
+     * requests into one TCP write, and the scheduler's replies into one read */
+    zsock_t *push;
+    pthread_mutex_t push_lock;
+    bool push_lock_made;
+    zsock_t *sub; /* "hb" and the reply prefix; owned by the reader thread once it runs */
+    zsock_t *mon; /* PAIR of sub's monitor: handshake results (same owner) */
     bool refused; /* the last handshake failed authentication (logged once per streak) */
-    pthread_t hb_thread;
-    bool hb_started;
+    s_slot_t *slots; /* ING_BRIDGE_MAX_WORKERS, indexed by a worker's number */
+    size_t slots_made; /* slots whose mutex and condvar exist */
+    pthread_t reader;
+    bool reader_started;
     atomic_bool stop;
     atomic_bool abandon; /* shutdown grace over: waiting requests give up */
     atomic_int_fast64_t last_hb_ms; /* monotonic ms of the last ready heartbeat; 0 = never */
-    atomic_uint next_worker; /* numbers worker topics */
+    atomic_uint next_worker; /* numbers worker topics and slots */
 };
 
 struct _ing_bridge_worker_t {
     ing_bridge_t *bridge;
-    zsock_t *push;
-    zsock_t *sub;
-    char topic[160];
-    size_t topic_len;
+    unsigned index; /* its slot, and the number in its topic */
+    char topic[176];
     uint64_t corr; /* last correlation id used */
 };
 
 /* --- heartbeat watcher ------------------------------------------------- */
 
+/* A reply for one of our workers: to its slot if it still waits for that
+ * corr, else dropped (late reply to an earlier request). */
 static void
-s_hb_frame (ing_bridge_t *self)
+s_deliver (ing_bridge_t *self, const uint8_t *topic, size_t topic_len, const uint8_t *body,
+           size_t body_len)
 {
-    void *sock = zsock_resolve (self->hb_sub);
+    unsigned index = 0;
+    size_t digits = topic_len - self->prefix_len;
+    if (digits == 0 || digits > 4)
+        return;
+    for (size_t i = self->prefix_len; i < topic_len; i++) {
+        if (topic[i] < '0' || topic[i] > '9')
+            return;
+        index = index * 10 + (unsigned)(topic[i] - '0');
+    }
+    if (index >= self->slots_made)
+        return;
+    proto_reply_t *r = NULL;
+    proto_rc_t prc = proto_reply_decode (body, body_len, &r);
+    if (prc != PROTO_OK) {
+        zh_warn ("malformed scheduler reply ignored", "s:error", proto_strerror (prc), NULL);
+        return;
+    }
+    s_slot_t *slot = &self->slots[index];
+    pthread_mutex_lock (&slot->lock);
+    if (slot->waiting != 0 && slot->waiting == r->corr && !slot->reply) {
+        slot->reply = r;
+        r = NULL;
+        pthread_cond_signal (&slot->cond);
+    }
+    pthread_mutex_unlock (&slot->lock);
+    proto_reply_destroy (&r);
+}
+
+/* Reads one whole message from the SUB: a heartbeat or a reply. */
+static void
+s_frame (ing_bridge_t *self)
+{
+    void *sock = zsock_resolve (self->sub);
     zmq_msg_t topic, body;
     zmq_msg_init (&topic);
     zmq_msg_init (&body);
@@ -68,7 +124,13 @@ s_hb_frame (ing_bridge_t *self)
         more = zmq_msg_recv (&extra, sock, ZMQ_DONTWAIT) >= 0 && zmq_msg_more (&extra);
         zmq_msg_close (&extra);
     }
-    if (zmq_msg_size (&topic) != 2 || memcmp (zmq_msg_data (&topic), "hb", 2) != 0)
+    const uint8_t *t = zmq_msg_data (&topic);
+    size_t tn = zmq_msg_size (&topic);
+    if (tn > self->prefix_len && memcmp (t, self->prefix, self->prefix_len) == 0) {
+        s_deliver (self, t, tn, zmq_msg_data (&body), zmq_msg_size (&body));
+        goto out;
+    }
+    if (tn != 2 || memcmp (t, "hb", 2) != 0)
         goto out;
     proto_heartbeat_t *hb = NULL;
     proto_rc_t rc = proto_heartbeat_decode (zmq_msg_data (&body), zmq_msg_size (&body), &hb);
@@ -89,7 +151,7 @@ out:
 static void
 s_hb_monitor (ing_bridge_t *self)
 {
-    void *sock = zsock_resolve (self->hb_mon);
+    void *sock = zsock_resolve (self->mon);
     for (int i = 0; i < 100; i++) {
         zmq_msg_t msg;
         zmq_msg_init (&msg);
@@ -119,24 +181,24 @@ s_hb_monitor (ing_bridge_t *self)
 }
 
 static void *
-s_hb_run (void *arg)
+s_reader_run (void *arg)
 {
     ing_bridge_t *self = arg;
     bool was_up = false;
     while (!atomic_load (&self->stop)) {
-        zmq_pollitem_t items[2] = {{zsock_resolve (self->hb_sub), 0, ZMQ_POLLIN, 0},
-                                   {zsock_resolve (self->hb_mon), 0, ZMQ_POLLIN, 0}};
-        int n = zmq_poll (items, 2, ING_BRIDGE_HB_POLL_MS);
+        zmq_pollitem_t items[2] = {{zsock_resolve (self->sub), 0, ZMQ_POLLIN, 0},
+                                   {zsock_resolve (self->mon), 0, ZMQ_POLLIN, 0}};
+        int n = zmq_poll (items, 2, ING_BRIDGE_POLL_MS);
         zmq_pollitem_t item = items[0];
         if (items[1].revents & ZMQ_POLLIN)
             s_hb_monitor (self);
         if (n < 0 && errno != EINTR) {
-            zh_error ("heartbeat watcher: poll failed", "s:error", zmq_strerror (errno), NULL);
+            zh_error ("scheduler reader: poll failed", "s:error", zmq_strerror (errno), NULL);
             break;
         }
         if (n > 0)
-            for (int i = 0; i < 1000 && (item.revents & ZMQ_POLLIN); i++) {
-                s_hb_frame (self);
+            for (int i = 0; i < ING_BRIDGE_DRAIN && (item.revents & ZMQ_POLLIN); i++) {
+                s_frame (self);
                 if (zmq_poll (&item, 1, 0) <= 0)
                     break;
             }
@@ -174,34 +236,70 @@ ing_bridge_new (const char *submit_endpoint, const char *publish_endpoint,
     self->instance_id = strdup (instance_id);
     if (!self->submit_endpoint || !self->publish_endpoint || !self->instance_id)
         goto fail;
+    int pn = snprintf (self->prefix, sizeof self->prefix, "%s.", instance_id);
+    if (pn <= 0 || (size_t)pn >= sizeof self->prefix)
+        goto fail;
+    self->prefix_len = (size_t)pn;
+    self->slots = calloc (ING_BRIDGE_MAX_WORKERS, sizeof *self->slots);
+    if (!self->slots)
+        goto fail;
+    pthread_condattr_t attr;
+    if (pthread_condattr_init (&attr) != 0)
+        goto fail;
+    pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
+    for (; self->slots_made < ING_BRIDGE_MAX_WORKERS; self->slots_made++) {
+        s_slot_t *slot = &self->slots[self->slots_made];
+        if (pthread_mutex_init (&slot->lock, NULL) != 0)
+            break;
+        if (pthread_cond_init (&slot->cond, &attr) != 0) {
+            pthread_mutex_destroy (&slot->lock);
+            break;
+        }
+    }
+    pthread_condattr_destroy (&attr);
+    if (self->slots_made < ING_BRIDGE_MAX_WORKERS)
+        goto fail;
+    if (pthread_mutex_init (&self->push_lock, NULL) != 0)
+        goto fail;
+    self->push_lock_made = true;
     /* before any worker thread makes a socket: zsys_init is not reentrant */
     if (!zsys_init ())
         goto fail;
     self->curve = zh_curve_new (curve, ZH_CURVE_CLIENT);
     if (!self->curve)
         goto fail;
-    self->hb_sub = zsock_new (ZMQ_SUB);
-    if (!self->hb_sub)
+    self->push = zsock_new (ZMQ_PUSH);
+    self->sub = zsock_new (ZMQ_SUB);
+    if (!self->push || !self->sub)
         goto fail;
-    zh_curve_apply (self->curve, self->hb_sub);
+    zsock_set_immediate (self->push, 1); /* no queueing to an absent scheduler */
+    zsock_set_linger (self->push, 0);
+    zh_curve_apply (self->curve, self->push);
+    zh_curve_apply (self->curve, self->sub);
     char mon_endpoint[64];
     snprintf (mon_endpoint, sizeof mon_endpoint, "inproc://ing-hb-monitor-%p", (void *)self);
-    if (zmq_socket_monitor (zsock_resolve (self->hb_sub), mon_endpoint,
+    if (zmq_socket_monitor (zsock_resolve (self->sub), mon_endpoint,
                             ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0)
         goto fail;
-    self->hb_mon = zsock_new (ZMQ_PAIR);
-    if (!self->hb_mon || zsock_connect (self->hb_mon, "%s", mon_endpoint) != 0)
+    self->mon = zsock_new (ZMQ_PAIR);
+    if (!self->mon || zsock_connect (self->mon, "%s", mon_endpoint) != 0)
         goto fail;
-    zsock_set_linger (self->hb_sub, 0);
-    zsock_set_subscribe (self->hb_sub, "hb");
-    if (zsock_connect (self->hb_sub, "%s", publish_endpoint) != 0) {
+    zsock_set_linger (self->sub, 0);
+    zsock_set_subscribe (self->sub, "hb");
+    zsock_set_subscribe (self->sub, self->prefix);
+    if (zsock_connect (self->sub, "%s", publish_endpoint) != 0) {
         zh_error ("cannot connect to the scheduler's publish socket", "s:endpoint",
                   publish_endpoint, NULL);
         goto fail;
     }
-    if (pthread_create (&self->hb_thread, NULL, s_hb_run, self) != 0)
+    if (zsock_connect (self->push, "%s", submit_endpoint) != 0) {
+        zh_error ("cannot connect to the scheduler's submit socket", "s:endpoint",
+                  submit_endpoint, NULL);
         goto fail;
-    self->hb_started = true;
+    }
+    if (pthread_create (&self->reader, NULL, s_reader_run, self) != 0)
+        goto fail;
+    self->reader_started = true;
     zh_info ("connecting to the scheduler", "s:submit", submit_endpoint, "s:publish",
              publish_endpoint, "s:instance", instance_id, NULL);
     return self;
@@ -216,14 +314,23 @@ ing_bridge_destroy (ing_bridge_t **self_p)
     if (!self_p || !*self_p)
         return;
     ing_bridge_t *self = *self_p;
-    if (self->hb_started) {
+    if (self->reader_started) {
         atomic_store (&self->stop, true);
-        pthread_join (self->hb_thread, NULL);
+        pthread_join (self->reader, NULL);
     }
-    if (self->hb_mon)
-        zmq_socket_monitor (zsock_resolve (self->hb_sub), NULL, 0);
-    zsock_destroy (&self->hb_mon);
-    zsock_destroy (&self->hb_sub);
+    if (self->mon)
+        zmq_socket_monitor (zsock_resolve (self->sub), NULL, 0);
+    zsock_destroy (&self->mon);
+    zsock_destroy (&self->sub);
+    zsock_destroy (&self->push);
+    if (self->push_lock_made)
+        pthread_mutex_destroy (&self->push_lock);
+    for (size_t i = 0; i < self->slots_made; i++) {
+        proto_reply_destroy (&self->slots[i].reply);
+        pthread_cond_destroy (&self->slots[i].cond);
+        pthread_mutex_destroy (&self->slots[i].lock);
+    }
+    free (self->slots);
     zh_curve_destroy (&self->curve);
     free (self->instance_id);
     free (self->publish_endpoint);
@@ -253,36 +360,22 @@ ing_bridge_ready (ing_bridge_t *self)
 ing_bridge_worker_t *
 ing_bridge_worker_new (ing_bridge_t *bridge)
 {
+    unsigned n = atomic_fetch_add (&bridge->next_worker, 1);
+    if (n >= ING_BRIDGE_MAX_WORKERS) {
+        zh_error ("too many ingress worker threads for the reply slots", "i:max",
+                  (int64_t)ING_BRIDGE_MAX_WORKERS, NULL);
+        return NULL;
+    }
     ing_bridge_worker_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
     self->bridge = bridge;
-    unsigned n = atomic_fetch_add (&bridge->next_worker, 1);
-    snprintf (self->topic, sizeof self->topic, "%s.%u", bridge->instance_id, n);
-    self->topic_len = strlen (self->topic);
+    self->index = n;
+    snprintf (self->topic, sizeof self->topic, "%s%u", bridge->prefix, n);
     /* replies to an earlier run of a thread with the same topic must not
      * match: start the counter at a random point */
     self->corr = zh_random_u64 () >> 16;
-
-    self->push = zsock_new (ZMQ_PUSH);
-    self->sub = zsock_new (ZMQ_SUB);
-    if (!self->push || !self->sub)
-        goto fail;
-    zsock_set_immediate (self->push, 1);
-    zsock_set_linger (self->push, 0);
-    zsock_set_linger (self->sub, 0);
-    zsock_set_subscribe (self->sub, self->topic);
-    zh_curve_apply (bridge->curve, self->push);
-    zh_curve_apply (bridge->curve, self->sub);
-    if (zsock_connect (self->push, "%s", bridge->submit_endpoint) != 0 ||
-        zsock_connect (self->sub, "%s", bridge->publish_endpoint) != 0)
-        goto fail;
     return self;
-fail:
-    zh_error ("cannot create the scheduler sockets of a worker thread", "s:topic", self->topic,
-              NULL);
-    ing_bridge_worker_destroy (&self);
-    return NULL;
 }
 
 void
@@ -291,8 +384,11 @@ ing_bridge_worker_destroy (ing_bridge_worker_t **self_p)
     if (!self_p || !*self_p)
         return;
     ing_bridge_worker_t *self = *self_p;
-    zsock_destroy (&self->sub);
-    zsock_destroy (&self->push);
+    s_slot_t *slot = &self->bridge->slots[self->index];
+    pthread_mutex_lock (&slot->lock);
+    slot->waiting = 0;
+    proto_reply_destroy (&slot->reply);
+    pthread_mutex_unlock (&slot->lock);
     free (self);
     *self_p = NULL;
 }
@@ -303,85 +399,70 @@ ing_bridge_worker_topic (ing_bridge_worker_t *self)
     return self->topic;
 }
 
-/* Reads one whole message from the SUB socket; returns 1 with *reply when
- * it is our reply to corr, 0 when it was something else or the wait timed
- * out or was interrupted (the caller's loop owns the deadline), -1 when the
- * socket failed. */
+/* Sends on the shared PUSH without blocking under the lock: while no
+ * scheduler is connected (ZMQ_IMMEDIATE) or the pipe is full, retries
+ * until the deadline. 0 sent, -1 not. */
 static int
-s_recv_one (ing_bridge_worker_t *self, uint64_t corr, int timeout_ms, proto_reply_t **reply)
+s_send (ing_bridge_t *bridge, const uint8_t *data, size_t size, int64_t deadline_mono)
 {
-    void *sock = zsock_resolve (self->sub);
-    zsock_set_rcvtimeo (self->sub, timeout_ms);
-    zmq_msg_t topic, body;
-    zmq_msg_init (&topic);
-    zmq_msg_init (&body);
-    int rc = 0;
-    if (zmq_msg_recv (&topic, sock, 0) < 0) {
-        rc = errno == EINTR || errno == EAGAIN ? 0 : -1;
-        goto out;
+    void *sock = zsock_resolve (bridge->push);
+    for (;;) {
+        pthread_mutex_lock (&bridge->push_lock);
+        int sent = zmq_send (sock, data, size, ZMQ_DONTWAIT);
+        int err = errno;
+        pthread_mutex_unlock (&bridge->push_lock);
+        if (sent >= 0)
+            return 0;
+        if (err != EAGAIN && err != EINTR)
+            return -1;
+        if (zh_clock_mono_ms () + ING_BRIDGE_RETRY_MS >= deadline_mono ||
+            atomic_load (&bridge->abandon))
+            return -1;
+        struct timespec pause = {0, ING_BRIDGE_RETRY_MS * 1000000L};
+        nanosleep (&pause, NULL);
     }
-    bool more = zmq_msg_more (&topic);
-    bool have_body = false;
-    if (more) {
-        have_body = zmq_msg_recv (&body, sock, 0) >= 0;
-        more = have_body && zmq_msg_more (&body);
-    }
-    while (more) {
-        zmq_msg_t extra;
-        zmq_msg_init (&extra);
-        more = zmq_msg_recv (&extra, sock, 0) >= 0 && zmq_msg_more (&extra);
-        zmq_msg_close (&extra);
-    }
-    /* subscriptions match by prefix: "ing-a.1" also receives "ing-a.12" */
-    if (!have_body || zmq_msg_size (&topic) != self->topic_len ||
-        memcmp (zmq_msg_data (&topic), self->topic, self->topic_len) != 0)
-        goto out;
-    proto_reply_t *r = NULL;
-    proto_rc_t prc = proto_reply_decode (zmq_msg_data (&body), zmq_msg_size (&body), &r);
-    if (prc != PROTO_OK) {
-        zh_warn ("malformed scheduler reply ignored", "s:error", proto_strerror (prc), NULL);
-        goto out;
-    }
-    if (r->corr != corr) {
-        proto_reply_destroy (&r);
-        goto out;
-    }
-    *reply = r;
-    rc = 1;
-out:
-    zmq_msg_close (&body);
-    zmq_msg_close (&topic);
-    return rc;
 }
 
 static ing_bridge_rc_t
 s_request (ing_bridge_worker_t *self, uint8_t *data, size_t size, uint64_t corr,
            int64_t deadline_mono, proto_reply_t **reply)
 {
-    int64_t left = deadline_mono - zh_clock_mono_ms ();
-    if (left <= 0)
+    ing_bridge_t *bridge = self->bridge;
+    s_slot_t *slot = &bridge->slots[self->index];
+    if (deadline_mono - zh_clock_mono_ms () <= 0)
         return ING_BRIDGE_UNREACHABLE;
-    zsock_set_sndtimeo (self->push, (int)left);
-    int sent;
-    do
-        sent = zmq_send (zsock_resolve (self->push), data, size, 0);
-    while (sent < 0 && errno == EINTR && zh_clock_mono_ms () < deadline_mono);
-    if (sent < 0)
-        return ING_BRIDGE_UNREACHABLE;
+    /* waiting is set before the send, so even an instant reply finds it */
+    pthread_mutex_lock (&slot->lock);
+    slot->waiting = corr;
+    proto_reply_destroy (&slot->reply);
+    pthread_mutex_unlock (&slot->lock);
+    ing_bridge_rc_t rc = ING_BRIDGE_TIMEOUT;
+    if (s_send (bridge, data, size, deadline_mono) != 0)
+        rc = ING_BRIDGE_UNREACHABLE;
     int64_t wait_until = deadline_mono + ING_BRIDGE_GRACE_MS;
-    for (;;) {
-        left = wait_until - zh_clock_mono_ms ();
-        if (left <= 0 || atomic_load (&self->bridge->abandon))
-            return ING_BRIDGE_TIMEOUT;
+    pthread_mutex_lock (&slot->lock);
+    while (rc == ING_BRIDGE_TIMEOUT && !slot->reply) {
+        int64_t now = zh_clock_mono_ms ();
+        if (now >= wait_until || atomic_load (&bridge->abandon))
+            break;
         /* in slices, so a shutdown's ing_bridge_abandon is seen promptly */
-        if (left > ING_BRIDGE_SLICE_MS)
-            left = ING_BRIDGE_SLICE_MS;
-        int rc = s_recv_one (self, corr, (int)left, reply);
-        if (rc > 0)
-            return ING_BRIDGE_OK;
-        if (rc < 0)
-            return ING_BRIDGE_TIMEOUT;
+        int64_t until = wait_until - now > ING_BRIDGE_SLICE_MS ? now + ING_BRIDGE_SLICE_MS
+                                                                : wait_until;
+        struct timespec ts;
+        clock_gettime (CLOCK_MONOTONIC, &ts);
+        int64_t ns = (int64_t)ts.tv_nsec + (until - now) * 1000000;
+        ts.tv_sec += (time_t)(ns / 1000000000);
+        ts.tv_nsec = (long)(ns % 1000000000);
+        pthread_cond_timedwait (&slot->cond, &slot->lock, &ts);
     }
+    if (slot->reply) {
+        *reply = slot->reply;
+        slot->reply = NULL;
+        rc = ING_BRIDGE_OK;
+    }
+    slot->waiting = 0;
+    pthread_mutex_unlock (&slot->lock);
+    return rc;
 }
 
 /* Sets reply_to to our topic; the old string is freed. */
