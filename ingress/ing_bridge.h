@@ -1,21 +1,28 @@
 /*  ing_bridge.h — request/reply with the scheduler over ZeroMQ.
  *
- *  A ZeroMQ socket belongs to one thread and civetweb runs handlers on many,
- *  so each civetweb worker thread owns an ing_bridge_worker_t (made in
- *  civetweb's init_thread callback, fetched with mg_get_thread_pointer):
+ *  civetweb runs handlers on many threads; they share two connections:
  *
- *      PUSH  connect submit   ZMQ_IMMEDIATE=1 (no queueing to an absent
- *                             scheduler), SNDTIMEO = time left, linger 0
- *      SUB   connect publish  subscribed to "<instance>.<n>", its own topic
+ *      PUSH  connect submit   one socket for every worker thread, used under
+ *                             a mutex, sends never block under it
+ *                             (ZMQ_DONTWAIT, retried every 2 ms until the
+ *                             deadline); ZMQ_IMMEDIATE=1 (no queueing to an
+ *                             absent scheduler), linger 0
+ *      SUB   connect publish  subscribed to "hb" and "<instance>.", read by
+ *                             the bridge's one reader thread
  *
- *  A request carries reply_to = that topic, a per-worker increasing corr and
- *  deadline_ms (wall clock) = now + timeout; the worker then reads its SUB
- *  until the reply with that corr arrives or the deadline (plus a short
- *  grace for a commit begun just before it) passes, dropping anything else
- *  (late replies to earlier requests, other topics sharing the prefix).
- *
- *  The bridge itself runs one thread owning a SUB subscribed to "hb" that
- *  records when the scheduler was last heard (an atomic read by /ready).
+ *  One connection each way lets ZeroMQ batch: under load many requests go
+ *  out in one TCP write and many replies come back in one read, where a
+ *  socket pair per thread paid a system call and a wake-up per message at
+ *  both ends (bench/RESULTS.md). Each civetweb thread owns an
+ *  ing_bridge_worker_t (made in civetweb's init_thread callback) with its
+ *  number n, its topic "<instance>.<n>" and a reply slot. A request carries
+ *  reply_to = that topic, a per-worker increasing corr and deadline_ms (wall
+ *  clock) = now + timeout; the worker marks its slot as waiting for corr,
+ *  sends, and sleeps on the slot's condition variable until the reader puts
+ *  the reply with that corr there or the deadline (plus a short grace for a
+ *  commit begun just before it) passes. The reader drops anything else
+ *  (late replies to earlier requests, other topics sharing the prefix) and
+ *  records heartbeats (an atomic read by /ready).
  *
  *  Every socket is a CURVE client of the scheduler (zh_curve) unless
  *  ZHOOK_CURVE=off: an ingress whose key the scheduler does not allowlist
@@ -40,14 +47,14 @@ typedef enum {
     ING_BRIDGE_ERROR, /* encoding failed or out of memory */
 } ing_bridge_rc_t;
 
-/* Starts the heartbeat thread. up (may be NULL) is set to 1/0 as the
+/* Connects the shared sockets and starts the reader thread. up (may be NULL) is set to 1/0 as the
  * scheduler is heard or not within ready_timeout_ms; it must outlive the
  * bridge. curve (borrowed during the call) gives the CURVE keys, loaded
  * here. Call after zh_signal_init (). NULL (logged) on failure. */
 ing_bridge_t *ing_bridge_new (const char *submit_endpoint, const char *publish_endpoint,
                               const zh_curve_config_t *curve, const char *instance_id,
                               int ready_timeout_ms, zh_gauge_t *up);
-/* Stops the heartbeat thread. Every worker must be destroyed first. */
+/* Stops the reader thread. Every worker must be destroyed first. */
 void ing_bridge_destroy (ing_bridge_t **self_p);
 
 /* True when a scheduler heartbeat with ready=true arrived within
@@ -63,7 +70,7 @@ int64_t ing_bridge_heartbeat_age_ms (ing_bridge_t *self);
 void ing_bridge_abandon (ing_bridge_t *self);
 
 /* A worker for the calling thread, which alone may use it. NULL (logged)
- * when its sockets cannot be made. */
+ * when out of memory or past the 2,048 reply slots. */
 ing_bridge_worker_t *ing_bridge_worker_new (ing_bridge_t *bridge);
 void ing_bridge_worker_destroy (ing_bridge_worker_t **self_p);
 
