@@ -293,8 +293,8 @@ ing_bridge_new (const char *submit_endpoint, const char *publish_endpoint,
         goto fail;
     }
     if (zsock_connect (self->push, "%s", submit_endpoint) != 0) {
-        zh_error ("cannot connect to the scheduler's submit socket", "s:endpoint",
-                  submit_endpoint, NULL);
+        zh_error ("cannot connect to the scheduler's submit socket", "s:endpoint", submit_endpoint,
+                  NULL);
         goto fail;
     }
     if (pthread_create (&self->reader, NULL, s_reader_run, self) != 0)
@@ -446,8 +446,8 @@ s_request (ing_bridge_worker_t *self, uint8_t *data, size_t size, uint64_t corr,
         if (now >= wait_until || atomic_load (&bridge->abandon))
             break;
         /* in slices, so a shutdown's ing_bridge_abandon is seen promptly */
-        int64_t until = wait_until - now > ING_BRIDGE_SLICE_MS ? now + ING_BRIDGE_SLICE_MS
-                                                                : wait_until;
+        int64_t until =
+            wait_until - now > ING_BRIDGE_SLICE_MS ? now + ING_BRIDGE_SLICE_MS : wait_until;
         struct timespec ts;
         clock_gettime (CLOCK_MONOTONIC, &ts);
         int64_t ns = (int64_t)ts.tv_nsec + (until - now) * 1000000;
