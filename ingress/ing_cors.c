@@ -1,5 +1,6 @@
 /*  ing_cors.c — the CORS allowlist and its decisions. */
 #include "ingress/ing_cors.h"
+#include "ingress/ing_http.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -117,31 +118,12 @@ ing_cors_simple (const ing_cors_t *self, const char *origin)
     return ing_cors_allowed (self, origin) ? ING_CORS_ALLOW : ING_CORS_REFUSE;
 }
 
-/* True when the token [tok, tok+n) is one of the comma-separated entries
- * of list (case-insensitive when nocase). */
-static bool
-s_in_list (const char *list, const char *tok, size_t n, bool nocase)
-{
-    const char *p = list;
-    while (*p) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        size_t m = strcspn (p, ",");
-        while (m > 0 && p[m - 1] == ' ')
-            m--;
-        if (m == n && m > 0 && (nocase ? !strncasecmp (p, tok, n) : !strncmp (p, tok, n)))
-            return true;
-        p += strcspn (p, ",");
-    }
-    return false;
-}
-
 ing_cors_verdict_t
 ing_cors_preflight (const ing_cors_t *self, const char *origin, const char *request_method,
                     const char *request_headers, const char *allow_methods)
 {
     if (!ing_cors_allowed (self, origin) || !request_method || !allow_methods || !*request_method ||
-        !s_in_list (allow_methods, request_method, strlen (request_method), false))
+        !ing_http_list_has (allow_methods, request_method, strlen (request_method), false))
         return ING_CORS_REFUSE;
     const char *p = request_headers ? request_headers : "";
     while (*p) {
@@ -151,7 +133,7 @@ ing_cors_preflight (const ing_cors_t *self, const char *origin, const char *requ
         size_t m = n;
         while (m > 0 && (p[m - 1] == ' ' || p[m - 1] == '\t'))
             m--;
-        if (m > 0 && !s_in_list (ING_CORS_ALLOW_HEADERS, p, m, true))
+        if (m > 0 && !ing_http_list_has (ING_CORS_ALLOW_HEADERS, p, m, true))
             return ING_CORS_REFUSE;
         p += n;
     }

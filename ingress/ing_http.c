@@ -4,6 +4,7 @@
 #include "common/zh_clock.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <dirent.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -466,6 +467,23 @@ out:
     return ING_BODY_OK;
 }
 
+bool
+ing_http_list_has (const char *list, const char *tok, size_t n, bool nocase)
+{
+    const char *p = list;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t m = strcspn (p, ",");
+        while (m > 0 && p[m - 1] == ' ')
+            m--;
+        if (m == n && m > 0 && (nocase ? !strncasecmp (p, tok, n) : !strncmp (p, tok, n)))
+            return true;
+        p += strcspn (p, ",");
+    }
+    return false;
+}
+
 /* True when civetweb would keep this connection open after the response
  * (its should_keep_alive): a Connection header must offer keep-alive, and
  * without one only HTTP/1.1 keeps it. */
@@ -473,52 +491,33 @@ static bool
 s_client_keeps_alive (struct mg_connection *conn, const struct mg_request_info *ri)
 {
     const char *connection = mg_get_header (conn, "Connection");
-    if (connection) {
-        for (const char *p = connection; *p;) {
-            while (*p == ' ' || *p == '\t' || *p == ',')
-                p++;
-            size_t n = strcspn (p, " \t,");
-            if (n == 10 && strncasecmp (p, "keep-alive", 10) == 0)
-                return true;
-            p += n;
-        }
-        return false;
-    }
+    if (connection)
+        return ing_http_list_has (connection, "keep-alive", 10, true);
     return ri && ri->http_version && strcmp (ri->http_version, "1.1") == 0;
 }
 
-/* Appends to a growing response buffer; false when out of memory. */
-typedef struct {
-    char *data; /* stack buffer or heap copy */
-    size_t len; /* bytes used */
-    size_t cap; /* bytes available */
-    bool heap; /* data was malloc'ed here */
-} s_out_t;
-
-static bool
-s_out_add (s_out_t *out, const char *bytes, size_t n)
+/* The response is written into a buffer sized for it first: add each
+ * piece's length, then copy. */
+static char *
+s_put (char *at, const char *bytes, size_t n)
 {
-    if (out->len + n > out->cap) {
-        size_t cap = (out->len + n) * 2;
-        char *grown = out->heap ? realloc (out->data, cap) : malloc (cap);
-        if (!grown)
-            return false;
-        if (!out->heap)
-            memcpy (grown, out->data, out->len);
-        out->data = grown;
-        out->cap = cap;
-        out->heap = true;
-    }
-    memcpy (out->data + out->len, bytes, n);
-    out->len += n;
-    return true;
+    memcpy (at, bytes, n);
+    return at + n;
 }
 
-static bool
-s_out_header (s_out_t *out, const char *name, const char *value)
+static size_t
+s_header_size (const char *name, const char *value)
 {
-    return s_out_add (out, name, strlen (name)) && s_out_add (out, ": ", 2) &&
-           s_out_add (out, value, strlen (value)) && s_out_add (out, "\r\n", 2);
+    return strlen (name) + 2 + strlen (value) + 2;
+}
+
+static char *
+s_put_header (char *at, const char *name, const char *value)
+{
+    at = s_put (at, name, strlen (name));
+    at = s_put (at, ": ", 2);
+    at = s_put (at, value, strlen (value));
+    return s_put (at, "\r\n", 2);
 }
 
 /* The response goes out as one buffer in one mg_write: civetweb's
@@ -551,35 +550,54 @@ ing_http_send (struct mg_connection *conn, int status, const char *content_type,
         date_second = now;
     }
 
-    char stack[4096];
-    s_out_t out = {stack, 0, sizeof stack, false};
-    char line[160];
-    int n = snprintf (line, sizeof line, "HTTP/%s %d %s\r\n",
+    char status_line[160];
+    int n = snprintf (status_line, sizeof status_line, "HTTP/%s %d %s\r\n",
                       ri && ri->http_version ? ri->http_version : "1.1", status,
                       mg_get_response_code_text (conn, status));
-    bool ok = n > 0 && (size_t)n < sizeof line && s_out_add (&out, line, (size_t)n);
-    if (ok && content_type)
-        ok = s_out_header (&out, "Content-Type", content_type);
-    if (ok && status != 204 && status != 304) {
-        snprintf (line, sizeof line, "%zu", size);
-        ok = s_out_header (&out, "Content-Length", line);
-    }
-    for (size_t i = 0; ok && i < ING_HTTP_SECURITY_HEADERS; i++)
-        ok = s_out_header (&out, ing_http_security_headers[2 * i],
+    if (n <= 0 || (size_t)n >= sizeof status_line)
+        return -1;
+    char length[32];
+    snprintf (length, sizeof length, "%zu", size);
+    bool has_length = status != 204 && status != 304;
+    const char *connection = keep_alive ? "keep-alive" : "close";
+    size_t body_size = size > 0 && !head ? size : 0;
+
+    size_t total = (size_t)n + s_header_size ("Connection", connection) + 2 + body_size;
+    if (content_type)
+        total += s_header_size ("Content-Type", content_type);
+    if (has_length)
+        total += s_header_size ("Content-Length", length);
+    for (size_t i = 0; i < ING_HTTP_SECURITY_HEADERS; i++)
+        total +=
+            s_header_size (ing_http_security_headers[2 * i], ing_http_security_headers[2 * i + 1]);
+    for (size_t i = 0; i < count; i++)
+        total += s_header_size (headers[2 * i], headers[2 * i + 1]);
+    if (date[0])
+        total += s_header_size ("Date", date);
+
+    char stack[4096];
+    char *buf = total <= sizeof stack ? stack : malloc (total);
+    if (!buf)
+        return -1;
+    char *at = s_put (buf, status_line, (size_t)n);
+    if (content_type)
+        at = s_put_header (at, "Content-Type", content_type);
+    if (has_length)
+        at = s_put_header (at, "Content-Length", length);
+    for (size_t i = 0; i < ING_HTTP_SECURITY_HEADERS; i++)
+        at = s_put_header (at, ing_http_security_headers[2 * i],
                            ing_http_security_headers[2 * i + 1]);
-    for (size_t i = 0; ok && i < count; i++)
-        ok = s_out_header (&out, headers[2 * i], headers[2 * i + 1]);
-    if (ok && date[0])
-        ok = s_out_header (&out, "Date", date);
-    if (ok)
-        ok = s_out_header (&out, "Connection", keep_alive ? "keep-alive" : "close") &&
-             s_out_add (&out, "\r\n", 2);
-    if (ok && size > 0 && !head)
-        ok = s_out_add (&out, body, size);
-    int rc = -1;
-    if (ok)
-        rc = mg_write (conn, out.data, out.len) == (int)out.len ? 0 : -1;
-    if (out.heap)
-        free (out.data);
+    for (size_t i = 0; i < count; i++)
+        at = s_put_header (at, headers[2 * i], headers[2 * i + 1]);
+    if (date[0])
+        at = s_put_header (at, "Date", date);
+    at = s_put_header (at, "Connection", connection);
+    at = s_put (at, "\r\n", 2);
+    if (body_size)
+        at = s_put (at, body, body_size);
+    assert ((size_t)(at - buf) == total);
+    int rc = mg_write (conn, buf, total) == (int)total ? 0 : -1;
+    if (buf != stack)
+        free (buf);
     return rc;
 }

@@ -109,6 +109,11 @@ ing_http_body_rc_t ing_http_read_body (struct mg_connection *conn,
                                        int64_t deadline_ms, ing_http_watchdog_t *watchdog,
                                        char **body, size_t *size);
 
+/* True when the token [tok, tok+n) is one of the comma-separated entries
+ * of a header list such as Connection or Access-Control-Request-Headers
+ * (spaces around entries ignored; case-insensitive when nocase). */
+bool ing_http_list_has (const char *list, const char *tok, size_t n, bool nocase);
+
 /* True when the request announces a body (Content-Length > 0 or chunked). */
 bool ing_http_has_body (struct mg_connection *conn);
 
