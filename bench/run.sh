@@ -211,7 +211,22 @@ field () {
     printf '%s\n' "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k { print $2 }'
 }
 
-# stats PATH-PREFIX [DUE-MS-OVERRIDE]: p50 p99 max min (ms) of arrival - X-Due-At
+# per_s COUNT MS: COUNT per second over MS milliseconds
+per_s () {
+    awk -v n="$1" -v d="$2" 'BEGIN { printf "%.0f", n * 1000 / d }'
+}
+
+# wrk_rate WRK-LINE: the messages it got accepted, per second of its run
+wrk_rate () {
+    per_s "$(field "$1" items)" "$(field "$1" duration_ms)"
+}
+
+# median COLUMN FILE
+median () {
+    awk -v c="$1" '{ print $c }' "$2" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+
+# lateness PATH-PREFIX: p50 p99 max min (ms) of arrival - X-Due-At
 lateness () {
     awk -v p="$1" 'index($5, p) == 1 && $3 ~ /^[0-9]+$/ {
         printf "%d\n", ($1 * 1000 + 0.5) - $3 }' "$RCV_LOG" | sort -n |
@@ -250,11 +265,11 @@ scenario1 () {
     _dur=$(field "$_w" duration_ms)
     kv "$_s" s1_accepted "$_n"
     kv "$_s" s1_other "$(field "$_w" other)"
-    kv "$_s" s1_accepted_per_s "$(awk -v n="$_n" -v d="$_dur" 'BEGIN { printf "%.0f", n * 1000 / d }')"
+    kv "$_s" s1_accepted_per_s "$(per_s "$_n" "$_dur")"
     kv "$_s" s1_p50_ms "$(field "$_w" p50_ms)"
     kv "$_s" s1_p99_ms "$(field "$_w" p99_ms)"
     kv "$_s" s1_delivered "$_got"
-    kv "$_s" s1_deliveries_per_s "$(awk -v n="$_got" -v d="$((_last - _t0))" 'BEGIN { printf "%.0f", n * 1000 / d }')"
+    kv "$_s" s1_deliveries_per_s "$(per_s "$_got" "$((_last - _t0))")"
     kv "$_s" s1_drain_ms "$((_last - _t1 > 0 ? _last - _t1 : 0))"
     kv "$_s" s1_duplicates "$(dups $_path)"
     set -- $(lateness $_path)
@@ -282,7 +297,7 @@ scenario3 () {
     _n=$(field "$_w" items)
     zh_wait_until 120000 "[ \$(arrivals $_path) -ge $_n ]" ||
         zh_log "$_s: scenario 3: only $(arrivals $_path) of $_n delivered"
-    kv "$_s" s3_sent_per_s "$(awk -v n="$_n" -v d="$(field "$_w" duration_ms)" 'BEGIN { printf "%.0f", n * 1000 / d }')"
+    kv "$_s" s3_sent_per_s "$(wrk_rate "$_w")"
     kv "$_s" s3_delivered "$(arrivals $_path)"
     set -- $(lateness $_path)
     kv "$_s" s3_late_p50_ms "$1"
@@ -321,7 +336,7 @@ scenario4 () {
     _s=$1
     sys_start "$_s"
     _w=$(BENCH_MODE=far BENCH_TARGET="$RCV/s4/$_s" wrk_run "$ZH_TMP/s4e_$_s.wrk" -t2 -c64 -d5s)
-    _empty=$(awk -v n="$(field "$_w" items)" -v d="$(field "$_w" duration_ms)" 'BEGIN { printf "%.0f", n * 1000 / d }')
+    _empty=$(wrk_rate "$_w")
     kv "$_s" s4_accept_empty_per_s "$_empty"
     _loaded0=$(pending "$_s")
     # the backlog, in batches of 1,000 over 4 connections; wrk's threads stop
@@ -342,7 +357,7 @@ scenario4 () {
     kv "$_s" s4_loaded "$(field "$_w" items)"
     kv "$_s" s4_load_s "$(awk -v d="$((_t1 - _t0))" 'BEGIN { printf "%.1f", d / 1000 }')"
     _w=$(BENCH_MODE=far BENCH_TARGET="$RCV/s4/$_s" wrk_run "$ZH_TMP/s4f_$_s.wrk" -t2 -c64 -d5s)
-    _full=$(awk -v n="$(field "$_w" items)" -v d="$(field "$_w" duration_ms)" 'BEGIN { printf "%.0f", n * 1000 / d }')
+    _full=$(wrk_rate "$_w")
     _pend=$(pending "$_s")
     kv "$_s" s4_pending "$_pend"
     kv "$_s" s4_accept_full_per_s "$_full"
@@ -420,8 +435,8 @@ scenario5 () {
         _k=$((_k + 1))
     done
     # medians over the events
-    kv "$_s" s5_publish_ms "$(awk '{ print $1 }' "$ZH_TMP/s5_$_s.txt" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')"
-    kv "$_s" s5_all_delivered_ms "$(awk '{ print $2 }' "$ZH_TMP/s5_$_s.txt" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')"
+    kv "$_s" s5_publish_ms "$(median 1 "$ZH_TMP/s5_$_s.txt")"
+    kv "$_s" s5_all_delivered_ms "$(median 2 "$ZH_TMP/s5_$_s.txt")"
     kv "$_s" s5_delivered "$(arrivals $_path)"
     kv "$_s" s5_duplicates "$(dups $_path)"
     sys_stop "$_s"
