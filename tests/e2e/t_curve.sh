@@ -133,6 +133,10 @@ zh_assert_eq "$(zh_metric "$ZH_SCH_OPS" zhook_scheduler_stale_results_total)" "$
     "stale results after the forgeries"
 zh_assert_eq "$(zh_metric "$ZH_SCH_OPS" zhook_scheduler_malformed_frames_total)" "$BAD0" \
     "malformed frames after the forged garbage"
+# the gauge follows joins on the scheduler's next status tick: wait for it
+# to show the honest deliverer, then it must show that one alone
+zh_wait_until 3000 "[ \"\$(zh_metric '$ZH_SCH_OPS' zhook_scheduler_deliverers)\" -ge 1 ]" ||
+    zh_fail "the deliverers gauge never counted the honest deliverer"
 zh_assert_eq "$(zh_metric "$ZH_SCH_OPS" zhook_scheduler_deliverers)" 1 \
     "live deliverers (the forged heartbeat is not counted)"
 zh_wait_status "$HELD_ID" delivered 8000
