@@ -1,16 +1,18 @@
 /*  sch_server.c — the scheduler's single-threaded loop.
  *
- *  Each turn: wait (computed timeout) -> drain submit (<= COMMIT_BATCH
- *  frames) into one write transaction, commit synced, then publish the
- *  replies -> drain results and heartbeats into one transaction -> expire
- *  leases and lease due messages up to the dispatch budget in one
- *  transaction, then send the dispatches -> heartbeat and purge when their
- *  time has come. Replies and dispatches never leave before their commit:
- *  a 202 or a dispatch always describes durable state.
+ *  Each turn: wait (computed timeout), then ONE write transaction that
+ *  applies what waits on the submit socket (<= COMMIT_BATCH requests) and
+ *  on the results socket (<= COMMIT_BATCH outcomes), ends expired leases
+ *  and leases what is due up to the deliverers' budget (a message for now
+ *  is leased in the transaction that accepts it); commit synced; then
+ *  publish the replies and send the dispatches. Heartbeat and purge run
+ *  when their time has come. Replies and dispatches never leave before
+ *  their commit: a 202 or a dispatch always describes durable state.
  *
  *  A batch that fails (MDB_MAP_FULL, any LMDB error) is aborted and its
- *  requests are applied again one transaction each, so one request that
- *  does not fit gets 507 and the others their normal answer. */
+ *  parts are applied again one transaction each, so one request that does
+ *  not fit gets 507 and the others their normal answer, and results and
+ *  leases (which fit in the map's reserve) go on. */
 #include "scheduler/sch_server.h"
 #include "scheduler/sch_limit.h"
 #include "scheduler/sch_store.h"
@@ -75,7 +77,8 @@ struct _sch_server_t {
     size_t deliverer_count;
     s_req_t *reqs; // commit_batch slots
     proto_result_t **results_buf; // commit_batch slots
-    sch_event_t *events; // max (commit_batch, dispatch_batch) slots
+    sch_event_t *events; // commit_batch slots: what the results of a turn did
+    sch_event_t *exp_events; // dispatch_batch slots: what the expiries of a turn did
     proto_dispatch_t **dispatches; // dispatch_batch slots
     int64_t next_hb_mono, next_purge_mono, store_retry_mono;
     s_rate_t rates[S_RATE_SLOTS];
@@ -335,15 +338,15 @@ sch_server_new (const sch_config_t *cfg)
     self->cfg = cfg;
     atomic_init (&self->ready, false);
     atomic_flag_clear (&self->backup_busy);
-    size_t evs = cfg->commit_batch > cfg->dispatch_batch ? cfg->commit_batch : cfg->dispatch_batch;
     self->deliverers = calloc (S_DELIVERERS_MAX, sizeof *self->deliverers);
     self->reqs = calloc (cfg->commit_batch, sizeof *self->reqs);
     self->results_buf = calloc (cfg->commit_batch, sizeof *self->results_buf);
-    self->events = calloc (evs, sizeof *self->events);
+    self->events = calloc (cfg->commit_batch, sizeof *self->events);
+    self->exp_events = calloc (cfg->dispatch_batch, sizeof *self->exp_events);
     self->dispatches = calloc (cfg->dispatch_batch, sizeof *self->dispatches);
     self->tenants = sch_limit_new (SCH_LIMIT_DEFAULT_MAX);
     self->metrics = zh_metrics_new ();
-    if (!self->deliverers || !self->reqs || !self->results_buf || !self->events ||
+    if (!self->deliverers || !self->reqs || !self->results_buf || !self->events || !self->exp_events ||
         !self->dispatches || !self->tenants || !self->metrics || s_metrics_init (self)) {
         zh_error ("out of memory at start", NULL);
         goto fail;
@@ -428,6 +431,7 @@ sch_server_destroy (sch_server_t **self_p)
     zh_metrics_destroy (&self->metrics);
     sch_limit_destroy (&self->tenants);
     free (self->dispatches);
+    free (self->exp_events);
     free (self->events);
     free (self->results_buf);
     free (self->reqs);
@@ -806,42 +810,36 @@ s_tenant_refund (sch_server_t *self, s_req_t *req)
     req->tokens = 0;
 }
 
-/* Applies reqs[0..n) in one transaction; on failure, one transaction each. */
+/* Applies each of reqs[0..n) in a transaction of its own: the way out of
+ * a batch that failed (MDB_MAP_FULL, any LMDB error), so one request that
+ * does not fit gets 507 and the others their normal answer. */
 static void
-s_apply_batch (sch_server_t *self, s_req_t *reqs, size_t n)
+s_apply_each (sch_server_t *self, s_req_t *reqs, size_t n)
 {
-    int64_t now = zh_clock_wall_ms ();
-    sch_store_rc_t rc = sch_store_begin (self->store);
-    if (rc == SCH_STORE_OK) {
-        for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        int64_t now = zh_clock_wall_ms ();
+        sch_store_rc_t rc = sch_store_begin (self->store);
+        if (rc == SCH_STORE_OK) {
             s_apply (self, &reqs[i], now);
-        rc = sch_store_commit (self->store);
-    }
-    if (rc == SCH_STORE_OK) {
-        zh_counter_inc (self->commits);
-        zh_histogram_observe (self->batch_size, (double)n);
-    }
-    else {
+            rc = sch_store_commit (self->store);
+        }
+        if (rc == SCH_STORE_OK) {
+            zh_counter_inc (self->commits);
+            zh_histogram_observe (self->batch_size, 1);
+            continue;
+        }
         if (rc == SCH_STORE_FULL)
             zh_counter_inc (self->store_full);
-        for (size_t i = 0; i < n; i++) {
-            now = zh_clock_wall_ms ();
-            rc = sch_store_begin (self->store);
-            if (rc == SCH_STORE_OK) {
-                s_apply (self, &reqs[i], now);
-                rc = sch_store_commit (self->store);
-            }
-            if (rc == SCH_STORE_OK) {
-                zh_counter_inc (self->commits);
-                zh_histogram_observe (self->batch_size, 1);
-                continue;
-            }
-            if (rc == SCH_STORE_FULL)
-                zh_counter_inc (self->store_full);
-            s_reply_reset (&reqs[i], s_status_of (rc),
-                           rc == SCH_STORE_FULL ? "store full" : "store error");
-        }
+        s_reply_reset (&reqs[i], s_status_of (rc),
+                       rc == SCH_STORE_FULL ? "store full" : "store error");
     }
+}
+
+/* After the commit: log, refund the tokens of what was not accepted,
+ * publish every reply, free the requests. */
+static void
+s_finish_reqs (sch_server_t *self, s_req_t *reqs, size_t n)
+{
     for (size_t i = 0; i < n; i++) {
         s_after_commit (self, &reqs[i]);
         s_tenant_refund (self, &reqs[i]);
@@ -850,8 +848,11 @@ s_apply_batch (sch_server_t *self, s_req_t *reqs, size_t n)
     }
 }
 
-static void
-s_drain_submit (sch_server_t *self)
+/* Decodes up to commit_batch waiting submit frames into self->reqs; a
+ * request refused by the tenant limit is answered 429 at once. Returns the
+ * number of requests to apply. */
+static size_t
+s_read_submits (sch_server_t *self)
 {
     size_t n = 0;
     zmq_msg_t msg;
@@ -883,8 +884,7 @@ s_drain_submit (sch_server_t *self)
         }
         n++;
     }
-    if (n)
-        s_apply_batch (self, self->reqs, n);
+    return n;
 }
 
 /* --- deliverers and results ------------------------------------------------------- */
@@ -991,8 +991,10 @@ s_log_event (sch_server_t *self, const sch_event_t *ev)
     }
 }
 
-static void
-s_drain_results (sch_server_t *self)
+/* Decodes up to commit_batch waiting results frames into self->results_buf;
+ * heartbeats are taken in on the way. Returns the number of results. */
+static size_t
+s_read_results (sch_server_t *self)
 {
     size_t n = 0;
     zmq_msg_t msg;
@@ -1023,83 +1025,53 @@ s_drain_results (sch_server_t *self)
         else if (res[n])
             n++;
     }
-    if (!n)
-        return;
-    int64_t now = zh_clock_wall_ms ();
-    sch_store_rc_t rc = sch_store_begin (self->store);
-    for (size_t i = 0; i < n && rc == SCH_STORE_OK; i++)
-        sch_store_result (self->store, res[i], now, &self->events[i]);
-    if (rc == SCH_STORE_OK)
-        rc = sch_store_commit (self->store);
-    if (rc == SCH_STORE_OK) {
-        zh_counter_inc (self->commits);
-        for (size_t i = 0; i < n; i++)
+    return n;
+}
+
+/* Records each of results_buf[0..n) in a transaction of its own (the way
+ * out of a failed batch); one that cannot be recorded is left to its lease. */
+static void
+s_results_each (sch_server_t *self, size_t n, int64_t now)
+{
+    proto_result_t **res = self->results_buf;
+    for (size_t i = 0; i < n; i++) {
+        sch_store_rc_t rc = sch_store_begin (self->store);
+        if (rc == SCH_STORE_OK) {
+            sch_store_result (self->store, res[i], now, &self->events[i]);
+            rc = sch_store_commit (self->store);
+        }
+        if (rc == SCH_STORE_OK) {
+            zh_counter_inc (self->commits);
             s_log_event (self, &self->events[i]);
-    }
-    else {
+            continue;
+        }
         if (rc == SCH_STORE_FULL)
             zh_counter_inc (self->store_full);
-        for (size_t i = 0; i < n; i++) {
-            rc = sch_store_begin (self->store);
-            if (rc == SCH_STORE_OK) {
-                sch_store_result (self->store, res[i], now, &self->events[i]);
-                rc = sch_store_commit (self->store);
-            }
-            if (rc == SCH_STORE_OK) {
-                zh_counter_inc (self->commits);
-                s_log_event (self, &self->events[i]);
-            }
-            else {
-                if (rc == SCH_STORE_FULL)
-                    zh_counter_inc (self->store_full);
-                /* the lease brings the message back */
-                zh_error ("result not recorded", "s:id", res[i]->id, "i:attempt",
-                          (int64_t)res[i]->attempt, "s:error", sch_store_strerror (rc), NULL);
-            }
-        }
+        zh_error ("result not recorded", "s:id", res[i]->id, "i:attempt", (int64_t)res[i]->attempt,
+                  "s:error", sch_store_strerror (rc), NULL);
     }
-    for (size_t i = 0; i < n; i++)
-        proto_result_destroy (&res[i]);
 }
 
 /* --- dispatch ------------------------------------------------------------------- */
 
-static void
-s_dispatch_step (sch_server_t *self, int64_t due_ms, int64_t lease_ms)
+/* Most leases the open batch (or the next one) may take: the deliverers'
+ * announced capacity minus what is in flight, at most dispatch_batch. */
+static size_t
+s_lease_max (sch_server_t *self, int64_t now_mono)
 {
-    int64_t now = zh_clock_wall_ms (), now_mono = zh_clock_mono_ms ();
-    if (now_mono < self->store_retry_mono)
-        return;
     int64_t budget = s_budget (self, now_mono);
-    bool lease = budget > 0 && due_ms <= now;
-    bool expire = lease_ms <= now;
-    if (!lease && !expire)
-        return;
-    size_t max = budget > (int64_t)self->cfg->dispatch_batch ? self->cfg->dispatch_batch
-                 : budget > 0                                ? (size_t)budget
-                                                             : 0;
-    size_t expired = 0, leased = 0;
-    sch_store_rc_t rc = sch_store_begin (self->store);
-    if (rc == SCH_STORE_OK && expire)
-        rc = sch_store_expire (self->store, now, self->cfg->dispatch_batch, self->events, &expired);
-    if (rc == SCH_STORE_OK && lease)
-        rc = sch_store_lease (self->store, now, max, self->dispatches, &leased);
-    if (rc == SCH_STORE_OK)
-        rc = sch_store_commit (self->store);
-    else
-        sch_store_abort (self->store);
-    if (rc != SCH_STORE_OK) {
-        for (size_t i = 0; i < leased; i++)
-            proto_dispatch_destroy (&self->dispatches[i]);
-        if (rc == SCH_STORE_FULL)
-            zh_counter_inc (self->store_full);
-        zh_error ("dispatch transaction failed", "s:error", sch_store_strerror (rc), NULL);
-        self->store_retry_mono = now_mono + S_STORE_RETRY_MS;
-        return;
-    }
-    zh_counter_inc (self->commits);
+    return budget > (int64_t)self->cfg->dispatch_batch ? self->cfg->dispatch_batch
+           : budget > 0                                ? (size_t)budget
+                                                       : 0;
+}
+
+/* After the commit of leases and expiries: log the expiries, send the
+ * dispatches (a send refused leaves the lease to bring the message back). */
+static void
+s_send_dispatches (sch_server_t *self, size_t leased, size_t expired, int64_t now)
+{
     for (size_t i = 0; i < expired; i++)
-        s_log_event (self, &self->events[i]);
+        s_log_event (self, &self->exp_events[i]);
     void *h = zsock_resolve (self->dispatch);
     size_t unsent = 0;
     for (size_t i = 0; i < leased; i++) {
@@ -1125,6 +1097,108 @@ s_dispatch_step (sch_server_t *self, int64_t due_ms, int64_t lease_ms)
     if (unsent)
         zh_warn ("dispatches not sent; their leases will bring them back", "i:count",
                  (int64_t)unsent, NULL);
+}
+
+/* Expiries and leases in a transaction of their own (the way out of a
+ * failed batch); after a failure, dispatch pauses S_STORE_RETRY_MS. */
+static void
+s_dispatch_alone (sch_server_t *self, bool expire)
+{
+    int64_t now = zh_clock_wall_ms (), now_mono = zh_clock_mono_ms ();
+    size_t max = s_lease_max (self, now_mono), expired = 0, leased = 0;
+    if (!max && !expire)
+        return;
+    sch_store_rc_t rc = sch_store_begin (self->store);
+    if (rc == SCH_STORE_OK && expire)
+        rc = sch_store_expire (self->store, now, self->cfg->dispatch_batch, self->exp_events,
+                               &expired);
+    if (rc == SCH_STORE_OK && max)
+        rc = sch_store_lease (self->store, now, max, self->dispatches, &leased);
+    if (rc == SCH_STORE_OK)
+        rc = sch_store_commit (self->store);
+    else
+        sch_store_abort (self->store);
+    if (rc != SCH_STORE_OK) {
+        for (size_t i = 0; i < leased; i++)
+            proto_dispatch_destroy (&self->dispatches[i]);
+        if (rc == SCH_STORE_FULL)
+            zh_counter_inc (self->store_full);
+        zh_error ("dispatch transaction failed", "s:error", sch_store_strerror (rc), NULL);
+        self->store_retry_mono = now_mono + S_STORE_RETRY_MS;
+        return;
+    }
+    zh_counter_inc (self->commits);
+    s_send_dispatches (self, leased, expired, now);
+}
+
+/* --- the turn --------------------------------------------------------------------- */
+
+/* One turn of the loop, in ONE synced transaction: what waits on the submit
+ * socket (requests), on the results socket (outcomes), the leases that
+ * ended (expire) and what is due (lease, within the deliverers' budget).
+ * A message submitted for now is leased in the very transaction that
+ * accepts it. Only after the commit are the replies published and the
+ * dispatches sent, so both always describe durable state, and the disk
+ * syncs once per turn, however much the turn carries: that sync is most of
+ * the scheduler's cost per message (see bench/RESULTS.md).
+ *
+ * due_ms and lease_ms are sch_store_next's answer from before the wait
+ * (only this thread writes, so they still hold). dispatch is false for the
+ * last turn of a shutdown. A batch that fails is aborted as a whole and
+ * its parts are applied again one transaction each. Returns true when a
+ * socket or the due list had more than one turn's worth. */
+static bool
+s_turn (sch_server_t *self, int64_t due_ms, int64_t lease_ms, bool dispatch)
+{
+    size_t nreq = s_read_submits (self), nres = s_read_results (self);
+    int64_t now = zh_clock_wall_ms (), now_mono = zh_clock_mono_ms ();
+    dispatch = dispatch && now_mono >= self->store_retry_mono;
+    bool expire = dispatch && lease_ms <= now;
+    /* a lease walk is due when something was due, or may have become due:
+     * new submissions (immediate ones), results (retries due at once) */
+    bool lease = dispatch && (due_ms <= now || nreq || nres || expire);
+    if (!nreq && !nres && !expire && !(lease && s_lease_max (self, now_mono)))
+        return false;
+    size_t expired = 0, leased = 0, max = 0;
+    sch_store_rc_t rc = sch_store_begin (self->store);
+    for (size_t i = 0; i < nreq && rc == SCH_STORE_OK; i++)
+        s_apply (self, &self->reqs[i], now);
+    for (size_t i = 0; i < nres && rc == SCH_STORE_OK; i++)
+        sch_store_result (self->store, self->results_buf[i], now, &self->events[i]);
+    if (rc == SCH_STORE_OK && expire)
+        rc = sch_store_expire (self->store, now, self->cfg->dispatch_batch, self->exp_events,
+                               &expired);
+    /* the budget as this batch leaves it: its results freed their slots */
+    if (rc == SCH_STORE_OK && lease && (max = s_lease_max (self, now_mono)))
+        rc = sch_store_lease (self->store, now, max, self->dispatches, &leased);
+    if (rc == SCH_STORE_OK)
+        rc = sch_store_commit (self->store);
+    else
+        sch_store_abort (self->store);
+    if (rc == SCH_STORE_OK) {
+        zh_counter_inc (self->commits);
+        if (nreq)
+            zh_histogram_observe (self->batch_size, (double)nreq);
+        for (size_t i = 0; i < nres; i++)
+            s_log_event (self, &self->events[i]);
+        s_send_dispatches (self, leased, expired, now);
+    }
+    else {
+        if (rc == SCH_STORE_FULL)
+            zh_counter_inc (self->store_full);
+        for (size_t i = 0; i < leased; i++)
+            proto_dispatch_destroy (&self->dispatches[i]);
+        leased = 0;
+        s_apply_each (self, self->reqs, nreq);
+        s_results_each (self, nres, now);
+        if (dispatch)
+            s_dispatch_alone (self, expire);
+    }
+    s_finish_reqs (self, self->reqs, nreq);
+    for (size_t i = 0; i < nres; i++)
+        proto_result_destroy (&self->results_buf[i]);
+    return nreq == self->cfg->commit_batch || nres == self->cfg->commit_batch ||
+           (max && leased == max) || expired == self->cfg->dispatch_batch;
 }
 
 /* --- heartbeat, purge, status ------------------------------------------------------ */
@@ -1267,6 +1341,9 @@ s_min (int64_t a, int64_t b)
 int
 sch_server_run (sch_server_t *self)
 {
+    int64_t due_ms, lease_ms;
+    if (sch_store_next (self->store, &due_ms, &lease_ms) != SCH_STORE_OK)
+        due_ms = lease_ms = INT64_MAX;
     while (!zh_signal_stopping ()) {
         int64_t now_mono = zh_clock_mono_ms ();
         if (now_mono >= self->next_hb_mono) {
@@ -1278,16 +1355,13 @@ sch_server_run (sch_server_t *self)
         if (now_mono >= self->next_reader_mono)
             s_reader_check (self, now_mono);
 
-        int64_t due_ms, lease_ms;
-        if (sch_store_next (self->store, &due_ms, &lease_ms) != SCH_STORE_OK)
-            due_ms = lease_ms = INT64_MAX;
-        s_dispatch_step (self, due_ms, lease_ms);
+        bool more = s_turn (self, due_ms, lease_ms, true);
 
-        /* how long nothing is due: heartbeat, purge, first due key (with budget),
-         * first lease end */
-        now_mono = zh_clock_mono_ms ();
+        /* how long nothing is due: heartbeat, purge, first due key (with
+         * budget), first lease end; 0 when the turn left work waiting */
         if (sch_store_next (self->store, &due_ms, &lease_ms) != SCH_STORE_OK)
             due_ms = lease_ms = INT64_MAX;
+        now_mono = zh_clock_mono_ms ();
         int64_t now = zh_clock_wall_ms ();
         int64_t wait =
             s_min (s_min (self->next_hb_mono, self->next_purge_mono), self->next_reader_mono) -
@@ -1300,13 +1374,9 @@ sch_server_run (sch_server_t *self)
             if (lease_ms != INT64_MAX)
                 wait = s_min (wait, lease_ms - now);
         }
-        if (wait < 0)
+        if (more || wait < 0)
             wait = 0;
         zpoller_wait (self->poller, (int)wait);
-        if (zh_signal_stopping ())
-            break;
-        s_drain_submit (self);
-        s_drain_results (self);
     }
     /* the last batch: what already reached the sockets is committed and
      * answered (replies and outcomes are not left to request timeouts and
@@ -1314,8 +1384,7 @@ sch_server_run (sch_server_t *self)
      * transaction, well within the grace. */
     atomic_store (&self->ready, false);
     int64_t t0 = zh_clock_mono_ms ();
-    s_drain_submit (self);
-    s_drain_results (self);
+    s_turn (self, INT64_MAX, INT64_MAX, false);
     zh_info ("scheduler stopping: last batch committed, dispatch stopped", "i:last_batch_ms",
              zh_clock_mono_ms () - t0, "i:leases_outstanding", zh_gauge_value (self->in_flight),
              "i:linger_ms",

@@ -2193,10 +2193,12 @@ void
 sch_store_counts (sch_store_t *self, sch_store_counts_t *out)
 {
     memset (out, 0, sizeof *out);
+    const int64_t *counts = self->txn ? self->batch_counts : self->counts;
+    const int64_t *subs = self->txn ? self->batch_sub_counts : self->sub_counts;
     for (int i = 0; i < S_STATUS_N; i++)
-        out->by_status[i] = self->counts[i];
-    out->subs_enabled = self->sub_counts[0];
-    out->subs_disabled = self->sub_counts[1];
+        out->by_status[i] = counts[i];
+    out->subs_enabled = subs[0];
+    out->subs_disabled = subs[1];
 }
 
 /* --- subscriptions ---------------------------------------------------------------- */

@@ -211,7 +211,9 @@ sch_store_rc_t sch_store_dead_list (sch_store_t *self, const char *tenant, uint3
 /* Earliest waiting due time and earliest lease end; INT64_MAX when none. */
 sch_store_rc_t sch_store_next (sch_store_t *self, int64_t *due_ms, int64_t *lease_ms);
 
-/* Committed counts per status and of subscriptions. */
+/* Counts per status and of subscriptions: as the open batch leaves them
+ * when one is open (so flow control inside a batch sees the leases its
+ * results ended), else the committed ones. */
 void sch_store_counts (sch_store_t *self, sch_store_counts_t *out);
 
 /* --- subscriptions and events ----------------------------------------------

@@ -1,0 +1,116 @@
+#!/bin/sh
+# profile.sh — where zhook's CPU goes under scenario 1 of bench/run.sh.
+#
+#     make && make tools && sh bench/profile.sh            # 15 s of load
+#     PROFILE_SECONDS=10 PROFILE_TOP=40 sh bench/profile.sh
+#
+# Starts zhook exactly as bench/run.sh does (auth on, CURVE on, two
+# deliverers of ZHOOK_CONCURRENCY=32, logs at warn) with the same nginx
+# receiver, runs the same wrk load (-t2 -c64, immediate messages) and records
+# `perf record -a -g` (software cpu-clock event: it works in VMs without a
+# PMU) over the load. Prints accepted/s and delivered messages, the CPU of
+# each process from /proc (µs per delivered message), the share of the
+# machine per command and per shared object, and the hottest symbols of each
+# zhook stage. The perf data file stays in the temp dir when ZH_KEEP=1.
+# Everything listens on 127.0.0.1 on free ports and is stopped by PID.
+ZH_ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ZH_BIN=${ZH_BIN:-$ZH_ROOT/bin}
+ZH_KEEP=${ZH_KEEP:-0}
+. "$ZH_ROOT/tests/e2e/lib.sh"
+ZH_TEST=profile
+
+SECS=${PROFILE_SECONDS:-15}
+TOP=${PROFILE_TOP:-25}
+LUA=$ZH_ROOT/bench/wrk/zh.lua
+TICK=$(getconf CLK_TCK)
+for t in wrk perf /usr/sbin/nginx; do
+    command -v "$t" >/dev/null 2>&1 ||
+        { echo "profile: needs $t (apt-get install -y wrk linux-perf nginx-light)" >&2; exit 1; }
+done
+[ -x "$ZH_BIN/zhook-scheduler" ] || { echo "profile: build first: make && make tools" >&2; exit 1; }
+
+zh_setup
+set -- $("$ZH_BIN/zh_freeport" 1)
+RCV_PORT=$1
+RCV=http://127.0.0.1:$RCV_PORT
+API_KEY="zhk_profile_$(date +%s%N)"
+zh_api_keys "$ZH_TMP/api_keys.txt" "bench=$API_KEY"
+
+mkdir -p "$ZH_TMP/rcv"
+sed -e "s#@DIR@#$ZH_TMP/rcv#g" -e "s#@PORT@#$RCV_PORT#g" \
+    "$ZH_ROOT/bench/receiver/nginx.conf.in" >"$ZH_TMP/rcv/nginx.conf"
+/usr/sbin/nginx -p "$ZH_TMP/rcv" -c "$ZH_TMP/rcv/nginx.conf" -e "$ZH_TMP/rcv/nginx.error.log" \
+    >>"$ZH_TMP/nginx.log" 2>&1 &
+zh_register receiver $!
+zh_wait_http "$RCV/ping" 204 5000 || zh_fail "nginx receiver did not start"
+
+# the same settings as bench/run.sh's zhook_start
+ZH_SCH_ENV="ZHOOK_LOG_LEVEL=warn ZHOOK_HEARTBEAT_MS=1000 ZHOOK_MAX_ATTEMPTS=8 \
+ZHOOK_TIMEOUT_MS=10000 ZHOOK_RETRY_BASE_MS=1000 ZHOOK_RETRY_MAX_MS=3600000 \
+ZHOOK_LEASE_MARGIN_MS=5000 ZHOOK_DELIVERER_TIMEOUT_MS=3000"
+ZH_DLV_ENV="ZHOOK_LOG_LEVEL=warn ZHOOK_CONCURRENCY=32 ZHOOK_HOST_CONCURRENCY=32 \
+ZHOOK_ALLOW_PRIVATE_TARGETS=1"
+ZH_ING_ENV="ZHOOK_LOG_LEVEL=warn ZHOOK_AUTH=on ZHOOK_API_KEYS_FILE=$ZH_TMP/api_keys.txt \
+ZHOOK_HTTP_THREADS=80 ZHOOK_REQUEST_TIMEOUT_MS=5000"
+zh_start_pipeline a b
+
+pids="$(zh_pid scheduler) $(zh_pid deliverer_a) $(zh_pid deliverer_b) $(zh_pid ingress)"
+SCH_FAMILIES="zhook_scheduler_commits_total zhook_scheduler_accepted_total \
+zhook_scheduler_dispatched_total zhook_scheduler_delivered_total"
+sch_metrics () {
+    for f in $SCH_FAMILIES; do printf '%s ' "$(zh_metric "$ZH_SCH_OPS" "$f")"; done
+}
+m0=$(sch_metrics)
+before=""
+for p in $pids; do before="$before $(zh_cpu_ticks "$p")"; done
+
+perf record -e cpu-clock -F 499 -a -g -o "$ZH_TMP/perf.data" -- sleep "$SECS" \
+    >"$ZH_TMP/perf.log" 2>&1 &
+perf_pid=$!
+zh_register perf $perf_pid
+BENCH_AUTH=$API_KEY BENCH_MODE=now BENCH_TARGET="$RCV/p" timeout $((SECS + 60)) \
+    wrk --timeout 10s -s "$LUA" -t2 -c64 -d"${SECS}s" "$ZH_API" >"$ZH_TMP/wrk.txt" 2>&1
+wait $perf_pid
+w=$(grep '^WRK ' "$ZH_TMP/wrk.txt") || zh_fail "wrk: $(tail -5 "$ZH_TMP/wrk.txt")"
+n=$(printf '%s\n' "$w" | tr ' ' '\n' | awk -F= '$1 == "items" { print $2 }')
+d=$(printf '%s\n' "$w" | tr ' ' '\n' | awk -F= '$1 == "duration_ms" { print $2 }')
+arrived () { grep -c ' /p$' "$ZH_TMP/rcv/arrivals.log"; }
+zh_wait_until 120000 "[ \$(arrived) -ge $n ]" || zh_log "not all $n delivered"
+got=$(arrived)
+m1=$(sch_metrics)
+
+echo
+echo "$w"
+awk -v n="$n" -v d="$d" -v g="$got" 'BEGIN { printf "accepted/s %.0f, delivered %d\n", n * 1000 / d, g }'
+echo "CPU per delivered message (µs, /proc, load and drain):"
+i=1
+for p in $pids; do
+    b=$(echo "$before" | awk -v i="$i" '{ print $i }')
+    a=$(zh_cpu_ticks "$p")
+    printf '  %-16s %6.1f\n' "$(tr -d '\0' <"/proc/$p/comm")" \
+        "$(awk -v a="$a" -v b="$b" -v t="$TICK" -v n="$got" 'BEGIN { print (a - b) / t * 1e6 / n }')"
+    i=$((i + 1))
+done
+echo "scheduler counters over the run (per delivered message):"
+i=1
+for f in $SCH_FAMILIES; do
+    a=$(echo "$m0" | awk -v i="$i" '{ print $i }')
+    b=$(echo "$m1" | awk -v i="$i" '{ print $i }')
+    printf '  %-34s %8d  %.3f\n' "$f" "$((b - a))" "$(awk -v d="$((b - a))" -v n="$got" 'BEGIN { print d / n }')"
+    i=$((i + 1))
+done
+echo
+echo "share of the machine by command (perf, during the load):"
+perf report -i "$ZH_TMP/perf.data" --stdio --no-children --sort comm 2>/dev/null |
+    grep -E '^ +[0-9.]+%' | head -15
+echo
+echo "by command and shared object:"
+perf report -i "$ZH_TMP/perf.data" --stdio --no-children --sort comm,dso 2>/dev/null |
+    grep -E '^ +[0-9.]+%' | head -"$TOP"
+for p in $pids; do
+    echo
+    echo "hottest symbols of $(tr -d '\0' <"/proc/$p/comm") (pid $p, all its threads, share of the machine):"
+    perf report -i "$ZH_TMP/perf.data" --stdio --no-children --pid "$p" --sort comm,dso,sym 2>/dev/null |
+        grep -E '^ +[0-9.]+%' | head -"$TOP"
+done
+zh_pass "profile done"
