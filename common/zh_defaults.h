@@ -48,6 +48,7 @@
 #define ZH_DEF_DISPATCH_BATCH 256 /* most dispatches leased in one write txn */
 #define ZH_DEF_PURGE_BATCH 500 /* most ended messages purged in one write txn */
 #define ZH_DEF_PURGE_INTERVAL_MS 60000 /* period of the retention purge */
+#define ZH_DEF_READER_CHECK_MS 60000 /* period of mdb_reader_check (stale reader slots) */
 #define ZH_DEF_SECRET_OVERLAP_HOURS 24 /* previous secret still signs this long after a rotate */
 #define ZH_DEF_DISABLE_AFTER_HOURS 120 /* a subscription failing this long is disabled */
 #define ZH_DEF_TENANT_RATE 0 /* accepted messages per second per tenant; 0 = unlimited */

@@ -1,10 +1,12 @@
 /*  sch_broker_test.c — the event broker in the store: subscriptions (create,
  *  list, get, rotate, update, delete, tenancy), fan-out with wildcard
  *  patterns in the accepting transaction, idempotent events, secret
- *  rotation at dispatch, subscription health (410, failing too long),
+ *  rotation at dispatch, subscription health (410, failing too long, also
+ *  with ZHOOK_DISABLE_AFTER_HOURS read by sch_config),
  *  per-subscription rate limits and their token buckets, ordered delivery,
  *  and a 1,000-subscription fan-out whose reply fits a frame. Time is
  *  driven by the tests; every store lives in a mkdtemp directory. */
+#include "scheduler/sch_config.h"
 #include "scheduler/sch_limit.h"
 #include "scheduler/sch_store.h"
 
@@ -818,6 +820,89 @@ test_health_failing_too_long (void **state)
     proto_subscription_destroy (&sub);
 }
 
+/* ZHOOK_DISABLE_AFTER_HOURS=2 as the scheduler reads it, applied by the store:
+ * failing for 2 h less 1 ms keeps the subscription, 2 h disables it
+ * ("failing", what the API shows and the disabled_total{reason} metric
+ * counts); it then shows in get, list and counts, later events skip it, and
+ * re-enabling replays nothing. The store's clock is the test's, so hours
+ * pass at once (an e2e cannot: the variable takes whole hours >= 1). */
+static void
+test_health_disable_after_hours_config (void **state)
+{
+    fixture_t *fx = *state;
+    setenv ("ZHOOK_CURVE", "off", 1);
+    setenv ("ZHOOK_DISABLE_AFTER_HOURS", "2", 1);
+    sch_config_t *cfg = sch_config_new ();
+    unsetenv ("ZHOOK_DISABLE_AFTER_HOURS");
+    unsetenv ("ZHOOK_CURVE");
+    assert_non_null (cfg);
+    assert_int_equal (cfg->policy.disable_after_ms, 7200000);
+    sch_store_destroy (&fx->store);
+    fx->policy = cfg->policy;
+    sch_config_destroy (&cfg);
+    sch_store_rc_t orc;
+    fx->store = sch_store_new (fx->dir, 256 << 20, &fx->policy, &orc);
+    assert_non_null (fx->store);
+    sch_store_t *st = fx->store;
+    const int64_t two_h = 2 * 3600 * 1000LL;
+    s_sub (st, "acme", "sub_f", "f");
+    s_sub (st, "acme", "sub_ok", "g"); /* another topic, healthy: untouched */
+    sch_event_t ev = s_event_attempt (st, "evt_1", 500, T0);
+    assert_int_equal (ev.kind, SCH_EVENT_RETRY);
+    assert_string_equal (ev.sub_disabled, "");
+    ev = s_event_attempt (st, "evt_2", 502, T0 + two_h - 1);
+    assert_int_equal (ev.kind, SCH_EVENT_RETRY);
+    assert_string_equal (ev.sub_disabled, "");
+    proto_subscription_t *sub = s_sub_get (st, "acme", "sub_f");
+    assert_true (sub->enabled);
+    assert_int_equal (sub->failing_since_ms, T0);
+    proto_subscription_destroy (&sub);
+    ev = s_event_attempt (st, "evt_3", 500, T0 + two_h);
+    assert_string_equal (ev.sub_disabled, "failing");
+    assert_string_equal (ev.subscription_id, "sub_f");
+    /* what GET /v1/subscriptions/{id} renders */
+    sub = s_sub_get (st, "acme", "sub_f");
+    assert_false (sub->enabled);
+    assert_string_equal (sub->disabled_reason, "failing");
+    proto_subscription_destroy (&sub);
+    /* ... and the list */
+    proto_reply_t *r = proto_reply_new ();
+    assert_non_null (r);
+    assert_int_equal (sch_store_sub_list (st, "acme", "f", 10, NULL, r), SCH_STORE_OK);
+    assert_int_equal (r->subscription_count, 1);
+    assert_string_equal (r->subscriptions[0].id, "sub_f");
+    assert_false (r->subscriptions[0].enabled);
+    assert_string_equal (r->subscriptions[0].disabled_reason, "failing");
+    proto_reply_destroy (&r);
+    sch_store_counts_t c;
+    sch_store_counts (st, &c);
+    assert_int_equal (c.subs_enabled, 1);
+    assert_int_equal (c.subs_disabled, 1);
+    sub = s_sub_get (st, "acme", "sub_ok");
+    assert_true (sub->enabled);
+    assert_int_equal (sub->failing_since_ms, 0);
+    proto_subscription_destroy (&sub);
+    /* later events skip it */
+    r = s_publish (st, "acme", "evt_4", "f", T0 + two_h + 10);
+    assert_int_equal (r->item_count, 0);
+    proto_reply_destroy (&r);
+    /* re-enabled: reason and run cleared, nothing due (nothing replayed),
+     * the next event reaches it */
+    assert_int_equal (s_sub_enable (st, "sub_f", true, NULL), SCH_STORE_OK);
+    sub = s_sub_get (st, "acme", "sub_f");
+    assert_true (sub->enabled);
+    assert_null (sub->disabled_reason);
+    assert_int_equal (sub->failing_since_ms, 0);
+    proto_subscription_destroy (&sub);
+    proto_dispatch_t *d[2] = {0};
+    assert_int_equal (s_lease (st, T0 + two_h + 20, 2, d), 0);
+    ev = s_event_attempt (st, "evt_5", 200, T0 + two_h + 30);
+    assert_int_equal (ev.kind, SCH_EVENT_DELIVERED);
+    sch_store_counts (st, &c);
+    assert_int_equal (c.subs_enabled, 2);
+    assert_int_equal (c.subs_disabled, 0);
+}
+
 /* --- rate limit ------------------------------------------------------------------------------- */
 
 static void
@@ -1199,6 +1284,8 @@ sch_broker_test (void)
         cmocka_unit_test_setup_teardown (test_rotation_at_dispatch, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_health_gone_and_reenable, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_health_failing_too_long, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_health_disable_after_hours_config, s_setup,
+                                         s_teardown),
         cmocka_unit_test_setup_teardown (test_rate_limit_at_lease, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_ordered_acceptance_order_with_failures, s_setup,
                                          s_teardown),

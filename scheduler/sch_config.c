@@ -54,7 +54,7 @@ const zh_config_var_t sch_config_vars[] = {
      "a deliverer not heard for this long gets no work (100..600000)"},
     {"ZHOOK_PURGE_INTERVAL_MS", S_XSTR (ZH_DEF_PURGE_INTERVAL_MS),
      "period of the retention purge (100..86400000)"},
-    {"ZHOOK_READER_CHECK_MS", "60000",
+    {"ZHOOK_READER_CHECK_MS", S_XSTR (ZH_DEF_READER_CHECK_MS),
      "period of the LMDB stale-reader check (mdb_reader_check) (100..86400000)"},
     {"ZHOOK_ADMIN_TOKEN", "",
      "bearer token of GET /admin/backup on the ops port; empty = backup endpoint disabled"},
@@ -116,7 +116,8 @@ sch_config_new (void)
                        &dlv_to) ||
         zh_config_int ("ZHOOK_PURGE_INTERVAL_MS", ZH_DEF_PURGE_INTERVAL_MS, 100, 86400000,
                        &purge_ivl) ||
-        zh_config_int ("ZHOOK_READER_CHECK_MS", 60000, 100, 86400000, &reader_ms) ||
+        zh_config_int ("ZHOOK_READER_CHECK_MS", ZH_DEF_READER_CHECK_MS, 100, 86400000,
+                       &reader_ms) ||
         zh_config_string ("ZHOOK_ADMIN_TOKEN", "", &self->admin_token) ||
         zh_config_int ("ZHOOK_SECRET_OVERLAP_HOURS", ZH_DEF_SECRET_OVERLAP_HOURS, 0, 8760,
                        &overlap_h) ||
