@@ -15,7 +15,8 @@
  *  After DURATION_MS prints, one line each:
  *      trickler KIND INDEX CUT_MS STATUS    (CUT_MS -1: still open; STATUS 000: none)
  *      kind KIND n=N cut=C max_cut_ms=M
- *      probe n=N ok=K p50_ms=A p99_ms=B max_ms=C   (ok: 2xx answers)
+ *      probe n=N ok=K p50_ms=A p99_ms=B max_ms=C   (ok: 2xx answers;
+ *                                                  nearest-rank percentiles)
  *  Exit 0, or 2 on bad usage / socket failure. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -159,6 +160,20 @@ s_cmp (const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Nearest-rank percentile of sorted[0..n): the value at rank ceil (p/100 * n)
+ * (1-based), so at most (100 - p)% of the samples lie above it; -1 when
+ * n is 0. With n = 150, p99 is the 149th value, not the 148th. */
+static long long
+s_percentile (const long long *sorted, int n, int p)
+{
+    if (n <= 0)
+        return -1;
+    long long rank = ((long long)n * p + 99) / 100;
+    if (rank < 1)
+        rank = 1;
+    return sorted[rank - 1];
+}
+
 static void
 s_cut (trickler_t *t, long long now)
 {
@@ -290,8 +305,8 @@ main (int argc, char **argv)
         printf ("kind %s n=%ld cut=%ld max_cut_ms=%lld\n", s_kind_names[k], counts[k], cut[k],
                 max_cut[k]);
     qsort (s_lat, (size_t)s_probe_n, sizeof s_lat[0], s_cmp);
-    long long p50 = s_probe_n ? s_lat[(s_probe_n - 1) / 2] : -1;
-    long long p99 = s_probe_n ? s_lat[(size_t)((s_probe_n - 1) * 99 / 100)] : -1;
+    long long p50 = s_percentile (s_lat, s_probe_n, 50);
+    long long p99 = s_percentile (s_lat, s_probe_n, 99);
     long long mx = s_probe_n ? s_lat[s_probe_n - 1] : -1;
     printf ("probe n=%d ok=%d p50_ms=%lld p99_ms=%lld max_ms=%lld\n", s_probe_n, s_probe_ok, p50,
             p99, mx);

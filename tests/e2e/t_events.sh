@@ -422,8 +422,13 @@ reason=$(zh_body dead_reason)
 metric () {
     curl -s --max-time 2 "$ZH_SCH_OPS/metrics" | awk -v n="$1" '$1 == n { print $2 }'
 }
-zh_assert_ge "$(metric 'zhook_scheduler_subscriptions_disabled_total{reason="gone"}')" 1 \
+zh_assert_eq "$(metric 'zhook_scheduler_subscriptions_disabled_total{reason="gone"}')" 1 \
     "metric subscriptions_disabled_total{reason=gone}"
+# "failing" (no 2xx for ZHOOK_DISABLE_AFTER_HOURS, whole hours >= 1, so not
+# reached in an e2e: sch_broker_test and sch_config_test pin it) is exported
+# and a 410 or a recovered failure (/a2) does not count there
+zh_assert_eq "$(metric 'zhook_scheduler_subscriptions_disabled_total{reason="failing"}')" 0 \
+    "metric subscriptions_disabled_total{reason=failing}"
 # gauges are refreshed with the scheduler's heartbeat (200 ms here)
 zh_wait_until 2000 "[ \"\$(metric 'zhook_scheduler_subscriptions{state=\"disabled\"}')\" = 1 ]" ||
     zh_fail "metric zhook_scheduler_subscriptions{state=\"disabled\"}: '$(metric 'zhook_scheduler_subscriptions{state="disabled"}')', expected 1"

@@ -3,9 +3,10 @@
 #
 # Tenant limit (scheduler, ZHOOK_TENANT_RATE=5 ZHOOK_TENANT_BURST=10): two
 # ingress replicas hammered at once by one tenant accept at most
-# burst + rate x elapsed messages in all; a 429 carries an integer
-# Retry-After and RateLimit-Limit/-Remaining/-Reset; an accepted submit
-# carries RateLimit-*; another tenant is unaffected; a batch counts its
+# burst + rate x elapsed messages in all; a 429 (tenant, batch or IP)
+# carries Retry-After and RateLimit-Limit/-Remaining/-Reset, each once and an
+# integer, and the security headers of every response; an accepted submit
+# carries RateLimit-* integers too; another tenant is unaffected; a batch counts its
 # items (all or none; more than the burst is 422).
 # IP limit (ingress, ZHOOK_IP_RATE=1 ZHOOK_IP_BURST=3): 429 after the burst,
 # X-Forwarded-For ignored from an untrusted peer and believed (right to left,
@@ -57,6 +58,35 @@ API1=$ZH_API
 API2=http://127.0.0.1:$P2
 BODY="{\"url\":\"$ZH_RCV/later\",\"payload\":{\"k\":1},\"delay_ms\":600000}"
 
+# security HEADERS-FILE WHAT: the five security headers, each once, an
+# X-Request-Id, and no HSTS over plain HTTP (as t_headers.sh checks them).
+security () {
+    for _s_h in 'X-Content-Type-Options: nosniff' 'Cache-Control: no-store' \
+        'X-Frame-Options: DENY' "Content-Security-Policy: default-src 'none'" \
+        'Referrer-Policy: no-referrer'; do
+        _s_n=$(tr -d '\r' <"$1" | grep -ci "^$_s_h\$")
+        zh_assert_eq "$_s_n" 1 "$2: header '$_s_h'"
+    done
+    grep -qi '^X-Request-Id: ' "$1" || zh_fail "$2: no X-Request-Id"
+    if grep -qi '^Strict-Transport-Security:' "$1"; then
+        zh_fail "$2: HSTS over plain HTTP"
+    fi
+}
+
+# int_headers HEADERS-FILE WHAT NAME...: each header present exactly once,
+# its value a plain non-negative decimal integer (no sign, unit, fraction
+# or date).
+int_headers () {
+    _ih_f=$1
+    _ih_what=$2
+    shift 2
+    for _ih_n in "$@"; do
+        zh_assert_eq "$(tr -d '\r' <"$_ih_f" | grep -ci "^$_ih_n:")" 1 "$_ih_what: $_ih_n headers"
+        _ih_v=$(grep -i "^$_ih_n:" "$_ih_f" | sed 's/^[^:]*:[[:space:]]*//' | tr -d '\r')
+        zh_assert_match "$_ih_v" '^(0|[1-9][0-9]*)$' "$_ih_what: $_ih_n is an integer"
+    done
+}
+
 # hammer BASE KEY OUTFILE END_MS: sequential submits until END_MS; one status per line.
 hammer () {
     while [ "$(zh_now_ms)" -lt "$4" ]; do
@@ -104,7 +134,10 @@ zh_assert_le "$(zh_header Retry-After)" 1 "Retry-After at 5/s"
 zh_assert_eq "$(zh_header RateLimit-Limit)" "$BURST" "RateLimit-Limit"
 zh_assert_eq "$(zh_header RateLimit-Remaining)" 0 "RateLimit-Remaining"
 zh_assert_match "$(zh_header RateLimit-Reset)" '^[1-3]$' "RateLimit-Reset (seconds to full)"
-zh_pass "429: problem+json, Retry-After $(zh_header Retry-After), RateLimit-Limit $BURST, -Remaining 0, -Reset $(zh_header RateLimit-Reset)"
+security "$ZH_TMP/resp.hdr" "tenant 429"
+int_headers "$ZH_TMP/resp.hdr" "tenant 429" Retry-After RateLimit-Limit RateLimit-Remaining \
+    RateLimit-Reset
+zh_pass "429: problem+json with the security headers, integer Retry-After $(zh_header Retry-After), RateLimit-Limit $BURST, -Remaining 0, -Reset $(zh_header RateLimit-Reset)"
 
 # --- another tenant is unaffected ------------------------------------------------------------
 ZH_API_KEY=$KB
@@ -114,6 +147,9 @@ for i in 1 2 3 4 5; do
 done
 zh_assert_eq "$(zh_header RateLimit-Limit)" "$BURST" "RateLimit-Limit on an accepted submit"
 zh_assert_match "$(zh_header RateLimit-Remaining)" '^[4-6]$' "RateLimit-Remaining after 5 of 10"
+int_headers "$ZH_TMP/resp.hdr" "accepted submit of a limited tenant" RateLimit-Limit \
+    RateLimit-Remaining RateLimit-Reset
+security "$ZH_TMP/resp.hdr" "accepted submit of a limited tenant"
 ZH_API_KEY=$KA
 zh_api GET /v1/status
 zh_assert_eq "$ZH_STATUS" 200 "reads are not tenant-limited"
@@ -139,6 +175,9 @@ zh_wait_until 6000 "zh_api POST /v1/messages/batch '$B8'; [ \"\$ZH_STATUS\" = 20
 zh_assert_eq "$(zh_body items.#)" 8 "items of the accepted batch"
 zh_api POST /v1/messages/batch "$B3"
 zh_assert_eq "$ZH_STATUS" 429 "a batch of 3 right after 8 of 10 ($(zh_resp))"
+security "$ZH_TMP/resp.hdr" "batch 429"
+int_headers "$ZH_TMP/resp.hdr" "batch 429" Retry-After RateLimit-Limit RateLimit-Remaining \
+    RateLimit-Reset
 zh_pass "a batch counts its items: 11 > burst is 422, 8 accepted, then 3 refused"
 
 zh_assert_ge "$(zh_metric "$ZH_SCH_OPS" zhook_scheduler_rate_limited_total)" "$LIMITED" \
@@ -170,6 +209,11 @@ zh_assert_eq "$(ip_header Retry-After)" 1 "Retry-After of the IP limit"
 zh_assert_eq "$(ip_header RateLimit-Limit)" 3 "RateLimit-Limit of the IP limit"
 zh_assert_eq "$(ip_header RateLimit-Remaining)" 0 "RateLimit-Remaining of the IP limit"
 zh_assert_match "$(ip_header RateLimit-Reset)" '^[1-3]$' "RateLimit-Reset of the IP limit"
+security "$ZH_TMP/ip.hdr" "IP 429"
+int_headers "$ZH_TMP/ip.hdr" "IP 429" Retry-After RateLimit-Limit RateLimit-Remaining \
+    RateLimit-Reset
+zh_assert_eq "$(tr -d '\r' <"$ZH_TMP/ip.hdr" | grep -ci '^Content-Type: application/problem+json$')" 1 \
+    "IP 429 content type"
 zh_assert_eq "$(ip_get "$API3" 198.51.100.77)" 429 "X-Forwarded-For from an untrusted peer"
 for p in live ready metrics; do
     zh_assert_eq "$(curl -s -o /dev/null -w '%{http_code}' "$API3/$p")" 200 "/$p while limited"
