@@ -5,15 +5,25 @@
  *  out-of-range integers, embedded NUL, wrong "t"/"v", duplicate keys,
  *  every truncation of a valid frame, seeded garbage and byte flips, the
  *  count bombs of msgpack-c issue 1013, nesting past PROTO_MAX_DEPTH and
- *  trailing bytes. Frames are mutated by unpacking a valid one (trusted
- *  bytes) and packing it again with one change, so each test states only
- *  the change. */
+ *  trailing bytes; the bombs and garbage again in a child process whose
+ *  address space is capped just above what the frame's size allows, so a
+ *  decoder that allocates by a claimed count fails there. Frames are
+ *  mutated by unpacking a valid one (trusted bytes) and packing it again
+ *  with one change, so each test states only the change. */
+#include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include <msgpack.h>
 
@@ -1725,6 +1735,260 @@ test_garbage (void **state)
     }
 }
 
+/* --- allocations bounded by the frame size ------------------------------- */
+
+/* Each frame is decoded in a forked child under RLIMIT_AS = the child's
+ * address space just before + S_ALLOW (size): a decoder that allocates by a
+ * count or length it read (2 GiB for the 5 bytes of a str32 bomb) gets NULL
+ * and answers PROTO_ENOMEM instead of PROTO_EMALFORMED, or dies; a decoder
+ * that checks counts against the bytes present needs a few zone chunks and
+ * objects. The slack covers malloc growing its heap in steps (glibc pads
+ * brk by 128 KiB) and msgpack's first 8 KiB zone chunk; ASan's allocator
+ * maps its own bookkeeping in larger steps, so it gets more. The soft limit
+ * only is set, so it can be moved up and down between frames. */
+#if defined(__SANITIZE_ADDRESS__)
+#define S_ALLOW_SLACK ((size_t)64 << 20)
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define S_ALLOW_SLACK ((size_t)64 << 20)
+#endif
+#endif
+#ifndef S_ALLOW_SLACK
+#define S_ALLOW_SLACK ((size_t)1 << 20)
+#endif
+#define S_ALLOW(size) (S_ALLOW_SLACK + 64 * (size_t)(size))
+
+/* Address space of this process now, in bytes (/proc/self/statm, without
+ * stdio: no allocation); 0 when unreadable. */
+static size_t
+s_vm_bytes (void)
+{
+    char buf[128];
+    int fd = open ("/proc/self/statm", O_RDONLY);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read (fd, buf, sizeof buf - 1);
+    close (fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    char *end = NULL;
+    unsigned long long pages = strtoull (buf, &end, 10);
+    long page = sysconf (_SC_PAGESIZE);
+    return end != buf && page > 0 ? (size_t)pages * (size_t)page : 0;
+}
+
+/* Caps the address space at now + extra bytes; 0 or -1. */
+static int
+s_cap (size_t extra)
+{
+    size_t base = s_vm_bytes ();
+    struct rlimit rl;
+    if (!base || getrlimit (RLIMIT_AS, &rl) != 0)
+        return -1;
+    rl.rlim_cur = (rlim_t)(base + extra);
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max)
+        return -1;
+    return setrlimit (RLIMIT_AS, &rl);
+}
+
+/* The cap is real: one mapping of just over it is refused. */
+static int
+s_cap_holds (size_t extra)
+{
+    size_t len = extra + ((size_t)1 << 20);
+    void *p = mmap (NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return errno == ENOMEM;
+    munmap (p, len);
+    return 0;
+}
+
+typedef enum {
+    S_WANT_MALFORMED, /* every decoder and proto_check: PROTO_EMALFORMED */
+    S_WANT_REFUSED, /* every decoder: an error other than PROTO_ENOMEM */
+    S_WANT_NO_ENOMEM, /* anything but PROTO_ENOMEM (byte flips may decode) */
+    S_WANT_OWN_OK, /* a valid frame: its own decoder says PROTO_OK */
+} s_want_t;
+
+/* In the child: caps, decodes with every decoder, checks; 0 or -1 (said on
+ * stderr: the child cannot use cmocka's asserts). */
+static int
+s_bounded (const char *what, const uint8_t *data, size_t size, s_want_t want, size_t own)
+{
+    size_t allow = S_ALLOW (size);
+    if (s_cap (allow) != 0) {
+        fprintf (stderr, "proto alloc bound: cannot cap the address space (%s)\n", what);
+        return -1;
+    }
+    if (!s_cap_holds (allow)) {
+        fprintf (stderr, "proto alloc bound: a mapping over the cap was allowed (%s)\n", what);
+        return -1;
+    }
+    if (want == S_WANT_MALFORMED && proto_check (data, size) != PROTO_EMALFORMED) {
+        fprintf (stderr, "proto alloc bound: proto_check accepted %s\n", what);
+        return -1;
+    }
+    for (size_t c = 0; c < S_CODECS; c++) {
+        if (want == S_WANT_OWN_OK && c != own)
+            continue;
+        proto_rc_t rc = s_codecs[c].decode (data, size);
+        bool ok;
+        switch (want) {
+        case S_WANT_MALFORMED:
+            ok = rc == PROTO_EMALFORMED;
+            break;
+        case S_WANT_REFUSED:
+            ok = rc != PROTO_OK && rc != PROTO_ENOMEM;
+            break;
+        case S_WANT_NO_ENOMEM:
+            ok = rc != PROTO_ENOMEM;
+            break;
+        default:
+            ok = rc == PROTO_OK;
+            break;
+        }
+        if (!ok) {
+            fprintf (stderr,
+                     "proto alloc bound: %s (%zu bytes) to the %s decoder under a cap of "
+                     "%zu bytes: %s\n",
+                     what, size, s_codecs[c].type, allow, proto_strerror (rc));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+s_bounded_all (uint8_t **valid, size_t *valid_size)
+{
+    static const uint8_t bombs[][5] = {
+        {0xdd, 0xff, 0x00, 0x00, 0x00}, /* array32, 4278190080 elements (issue 1013) */
+        {0xdf, 0xff, 0xff, 0xff, 0xff}, /* map32, 4294967295 pairs */
+        {0xc6, 0xff, 0xff, 0xff, 0xff}, /* bin32 of 4 GiB */
+        {0xdb, 0x7f, 0xff, 0xff, 0xff}, /* str32 of 2 GiB */
+        {0xc9, 0xff, 0xff, 0xff, 0xff}, /* ext32 of 4 GiB */
+        {0xdc, 0xff, 0xff, 0x00, 0x00}, /* array16, 65535 elements */
+        {0xde, 0xff, 0xff, 0x00, 0x00}, /* map16, 65535 pairs */
+    };
+    for (size_t i = 0; i < sizeof (bombs) / sizeof (bombs[0]); i++) {
+        char what[32];
+        snprintf (what, sizeof what, "count bomb %zu", i);
+        if (s_bounded (what, bombs[i], 5, S_WANT_MALFORMED, 0))
+            return -1;
+    }
+    /* a bomb behind a plausible header, and one per level of nesting */
+    static const uint8_t inner[] = {0x83, 0xa1, 't',  0xa6, 'r', 'e',  's',  'u',  'l',  't', 0xa1,
+                                    'v',  0x01, 0xa2, 'i',  'd', 0xdd, 0x00, 0xff, 0xff, 0xff};
+    if (s_bounded ("bomb inside a result map", inner, sizeof inner, S_WANT_MALFORMED, 0))
+        return -1;
+    static const uint8_t nested[] = {0x91, 0x91, 0x91, 0xdf, 0xff, 0xff, 0xff, 0xff};
+    if (s_bounded ("map32 bomb three arrays deep", nested, sizeof nested, S_WANT_MALFORMED, 0))
+        return -1;
+    /* each bomb as the value of an extra (unknown) key of every valid frame:
+     * the frame map's count claims one more pair, "zz" => bomb */
+    for (size_t c = 0; c < S_CODECS; c++) {
+        size_t size = valid_size[c];
+        uint8_t *buf = malloc (size + 8);
+        if (!buf)
+            return -1;
+        for (size_t i = 0; i < sizeof (bombs) / sizeof (bombs[0]); i++) {
+            memcpy (buf, valid[c], size);
+            if ((buf[0] & 0xf0) == 0x80 && (buf[0] & 0x0f) < 0x0f)
+                buf[0]++;
+            else if (buf[0] == 0xde && size >= 3 && (buf[1] != 0xff || buf[2] != 0xff)) {
+                unsigned n = ((unsigned)buf[1] << 8 | buf[2]) + 1;
+                buf[1] = (uint8_t)(n >> 8);
+                buf[2] = (uint8_t)n;
+            }
+            else {
+                fprintf (stderr, "proto alloc bound: %s frame is not a fixmap/map16\n",
+                         s_codecs[c].type);
+                free (buf);
+                return -1;
+            }
+            buf[size] = 0xa2;
+            buf[size + 1] = 'z';
+            buf[size + 2] = 'z';
+            memcpy (buf + size + 3, bombs[i], 5);
+            char what[64];
+            snprintf (what, sizeof what, "%s frame + bomb %zu", s_codecs[c].type, i);
+            if (s_bounded (what, buf, size + 8, S_WANT_MALFORMED, c)) {
+                free (buf);
+                return -1;
+            }
+        }
+        free (buf);
+    }
+    /* valid frames still decode under the cap: the allowance is not so
+     * small that anything would fail */
+    for (size_t c = 0; c < S_CODECS; c++)
+        if (s_bounded (s_codecs[c].type, valid[c], valid_size[c], S_WANT_OWN_OK, c))
+            return -1;
+    /* seeded garbage, half of it starting as a map */
+    s_rng = 0x13198a2e03707344ull;
+    uint8_t gbuf[96];
+    for (int round = 0; round < 2000; round++) {
+        size_t len = (size_t)(s_random () % sizeof gbuf);
+        for (size_t i = 0; i < len; i++)
+            gbuf[i] = (uint8_t)s_random ();
+        if (round % 2)
+            gbuf[0] = (uint8_t)(0x80 | (gbuf[0] & 0x0f));
+        if (len && s_bounded ("garbage", gbuf, len, S_WANT_REFUSED, 0))
+            return -1;
+    }
+    /* byte flips of valid frames */
+    for (size_t c = 0; c < S_CODECS; c++) {
+        size_t size = valid_size[c];
+        uint8_t *copy = malloc (size);
+        if (!copy)
+            return -1;
+        for (int round = 0; round < 300; round++) {
+            memcpy (copy, valid[c], size);
+            int flips = 1 + (int)(s_random () % 3);
+            for (int f = 0; f < flips; f++)
+                copy[s_random () % size] = (uint8_t)s_random ();
+            if (s_bounded ("byte flips", copy, size, S_WANT_NO_ENOMEM, 0)) {
+                free (copy);
+                return -1;
+            }
+        }
+        free (copy);
+    }
+    return 0;
+}
+
+static void
+test_alloc_bounded (void **state)
+{
+    (void)state;
+    /* frames built here, with cmocka's asserts; the child only decodes */
+    uint8_t *valid[S_CODECS];
+    size_t valid_size[S_CODECS];
+    for (size_t c = 0; c < S_CODECS; c++)
+        s_codecs[c].frame (true, &valid[c], &valid_size[c]);
+    fflush (NULL);
+    pid_t pid = fork ();
+    assert_true (pid >= 0);
+    if (pid == 0)
+        /* _exit: no atexit handlers (cmocka's, LeakSanitizer's) in the child;
+         * leaks of these decoders are the parent's tests' business */
+        _exit (s_bounded_all (valid, valid_size) == 0 ? 0 : 1);
+    int status = 0;
+    pid_t waited;
+    do
+        waited = waitpid (pid, &status, 0);
+    while (waited < 0 && errno == EINTR);
+    for (size_t c = 0; c < S_CODECS; c++)
+        free (valid[c]);
+    assert_int_equal (waited, pid);
+    if (WIFSIGNALED (status))
+        fail_msg ("the capped decoding child died of signal %d", WTERMSIG (status));
+    assert_true (WIFEXITED (status));
+    if (WEXITSTATUS (status) != 0)
+        fail_msg ("a decoder needed more memory than the frame allows (see stderr)");
+}
+
 static void
 test_depth (void **state)
 {
@@ -2083,6 +2347,7 @@ proto_test (void)
         cmocka_unit_test (test_truncations),
         cmocka_unit_test (test_count_bombs),
         cmocka_unit_test (test_garbage),
+        cmocka_unit_test (test_alloc_bounded),
         cmocka_unit_test (test_depth),
         cmocka_unit_test (test_depth_in_frame),
         cmocka_unit_test (test_trailing_bytes),

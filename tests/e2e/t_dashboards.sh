@@ -34,9 +34,11 @@ RETRY_ID=$ZH_ID
 zh_submit "{\"url\":\"$ZH_RCV/dead?fail=9\",\"payload\":{},\"max_attempts\":2}"
 DEAD_ID=$ZH_ID
 # while the circuit of the receiver's origin is open, these are deferred
+LATER_IDS=""
 i=0
 while [ $i -lt 5 ]; do
     zh_submit "{\"url\":\"$ZH_RCV/later\",\"payload\":{\"i\":$i}}"
+    LATER_IDS="$LATER_IDS $ZH_ID"
     i=$((i + 1))
 done
 zh_api GET /v1/messages/msg_01ARZ3NDEKTSV4RRFFQ69G5FAV
@@ -46,7 +48,8 @@ zh_assert_eq "$ZH_STATUS" 422 "POST with a bad url"
 
 zh_wait_status "$DEAD_ID" dead 10000
 zh_wait_status "$RETRY_ID" delivered 10000
-for id in $OK_IDS; do
+# the deferred ones too, so every deferral has reached the scheduler
+for id in $OK_IDS $LATER_IDS; do
     zh_wait_status "$id" delivered 10000
 done
 
@@ -60,6 +63,25 @@ for stage in ingress scheduler deliverer; do
     curl -sS --max-time 5 -o "$ZH_TMP/metrics.$stage" "$url" || zh_fail "cannot scrape $url"
     [ -s "$ZH_TMP/metrics.$stage" ] || zh_fail "empty /metrics of the $stage"
 done
+# The traffic above is there so the panels have data: check it shows. The
+# dead letter counts in the scheduler; the circuit opened by the failing
+# receiver sent dispatches back as deferred (deliverer counter by reason).
+# (commit_batch_size_count is not compared with commits_total: the histogram
+# observes only the submission transactions, while commits_total also counts
+# the result, dispatch and purge commits - scheduler/sch_server.c, by design.)
+sample_sum () { # sample_sum FILE SAMPLE [LABEL-SUBSTRING]
+    awk -v n="$2" -v l="${3:-}" '($1 == n || index($1, n "{") == 1) && index($1, l) > 0 {
+        s += $NF; f = 1 } END { if (f) printf "%.0f\n", s }' "$1"
+}
+DEAD_N=$(sample_sum "$ZH_TMP/metrics.scheduler" zhook_scheduler_dead_total)
+zh_assert_ge "$DEAD_N" 1 "zhook_scheduler_dead_total after a dead letter"
+DEFER_OPEN=$(sample_sum "$ZH_TMP/metrics.deliverer" zhook_deliverer_deferred_total 'reason="circuit_open"')
+zh_assert_ge "$DEFER_OPEN" 1 "zhook_deliverer_deferred_total{reason=\"circuit_open\"} after the circuit opened"
+grep -q '"msg":"circuit opened' "$ZH_TMP/deliverer_a.log" || zh_fail "the deliverer logged no circuit opening"
+DEFER_SCH=$(sample_sum "$ZH_TMP/metrics.scheduler" zhook_scheduler_deferred_total)
+zh_assert_ge "$DEFER_SCH" 1 "zhook_scheduler_deferred_total (deferrals the scheduler received)"
+zh_pass "traffic visible: dead_total=$DEAD_N, deliverer deferred{circuit_open}=$DEFER_OPEN, scheduler deferred_total=$DEFER_SCH"
+
 # exposed names: every sample name (histograms expose NAME_bucket, NAME_sum
 # and NAME_count) and every family named by # TYPE
 cat "$ZH_TMP"/metrics.* | awk '

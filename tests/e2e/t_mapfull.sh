@@ -51,10 +51,14 @@ for id in $(cat "$ZH_TMP/far.ids"); do
     zh_api GET "/v1/messages/$id"
     [ "$ZH_STATUS" = 200 ] || zh_fail "accepted $id reads back $ZH_STATUS"
 done
+# The 5 early messages (due 4 s after they were sent) may or may not have
+# left "scheduled" yet, depending on how fast the map filled: here only a
+# range; the exact count follows once they have ended.
 zh_api GET /v1/status
 SCHED=$(zh_body scheduled)
-zh_assert_eq "$SCHED" "$FAR" "scheduled messages in the store (exactly the 202s, none refused)"
-zh_pass "every 202 id reads back; the store holds exactly the $FAR accepted far messages"
+zh_assert_ge "$SCHED" "$FAR" "scheduled messages in the store (at least the $FAR far 202s)"
+zh_assert_le "$SCHED" $((FAR + 5)) "scheduled messages in the store (the $FAR far 202s and at most the 5 early ones)"
+zh_pass "every 202 id reads back; the store holds the $FAR accepted far messages ($SCHED scheduled with the early ones)"
 
 # already accepted messages keep being delivered while the store is full
 for id in $(cat "$ZH_TMP/early.ids"); do
@@ -62,7 +66,23 @@ for id in $(cat "$ZH_TMP/early.ids"); do
 done
 zh_api POST /v1/messages "{\"url\":\"$ZH_RCV/far\",\"payload\":{\"pad\":\"$PAD\"},\"delay_ms\":600000}"
 case "$ZH_STATUS" in 507 | 503) ;; *) zh_fail "still full after the deliveries: expected 507, got $ZH_STATUS" ;; esac
-zh_pass "the 5 earlier messages were delivered while the map was full"
+# early messages not ended yet: still scheduled, in flight or retrying (a
+# purged one reads 404, which counts as ended)
+early_open () {
+    _eo=0
+    for _id in $(cat "$ZH_TMP/early.ids"); do
+        case "$(zh_msg_status "$_id")" in scheduled | in_flight | retrying) _eo=$((_eo + 1)) ;; esac
+    done
+    echo "$_eo"
+}
+zh_wait_until 10000 "[ \$(early_open) -eq 0 ]" ||
+    zh_fail "$(early_open) early messages not ended while full"
+# now exact: the store holds the far 202s and nothing that was refused
+zh_api GET /v1/status
+zh_assert_eq "$(zh_body scheduled)" "$FAR" "scheduled messages in the store (exactly the far 202s, none refused)"
+zh_assert_eq "$(zh_body retrying)" 0 "retrying messages in the store"
+zh_assert_eq "$(zh_body in_flight)" 0 "messages in flight in the store"
+zh_pass "the 5 earlier messages were delivered while the map was full; the store holds exactly the $FAR far messages"
 
 # ended messages purged -> room again
 for id in $(cat "$ZH_TMP/far.ids"); do

@@ -6,7 +6,8 @@
 #    three stages are scraped while it runs and every family issue 6 names
 #    is there; at the end the counts agree (scheduler delivered = messages
 #    the receiver answered 2xx = N; deliverers' success attempts = 2xx
-#    requests; all attempts = requests; histogram _count = their counters).
+#    requests; all attempts = requests; histogram _count = their counters)
+#    and the submissions were group-committed (mean commit batch size > 1).
 # 2. One request with X-Request-Id and traceparent: the request id is in the
 #    ingress access line, the scheduler's accept line and every deliverer
 #    attempt line; every log line of every stage is a JSON object; the API
@@ -94,7 +95,12 @@ for d in a b; do
     done
 done
 zh_assert_ge "$(sum "$ZH_TMP/m_sch.txt" zhook_scheduler_commits_total)" 1 "commits during load"
-zh_log "every family present during load"
+# "during load" must be true: the clients are still submitting after the
+# four scrapes, and have not had all their 202s yet
+MID_ACC=$(accepted_n)
+zh_alive "$LOAD_PID" || zh_fail "the load had finished before the mid-load scrapes ended ($MID_ACC accepted)"
+[ "$MID_ACC" -lt "$N" ] || zh_fail "all $N messages were accepted before the mid-load scrapes ended"
+zh_log "every family present during load (scraped with $MID_ACC of $N accepted, load still running)"
 
 wait $LOAD_PID || zh_fail "zh_load: $(cat "$ZH_TMP/load.out")"
 cat "$ZH_TMP/load.out"
@@ -141,6 +147,18 @@ zh_assert_ge "$(sum "$ZH_TMP/m_ing.txt" zhook_ingress_requests_total 'code="202"
 zh_assert_eq "$(sum "$ZH_TMP/m_sch.txt" zhook_scheduler_messages 'state="scheduled"')" 0 \
     "messages still scheduled"
 zh_assert_ge "$(sum "$ZH_TMP/m_sch.txt" zhook_scheduler_map_used_bytes)" 1 "LMDB map use"
+# Group commit: 8 clients submit at once, so the scheduler must find several
+# submissions waiting per synced transaction; one commit per submission
+# (mean batch size 1) would mean it is not batching. The histogram observes
+# the transactions that carry submissions only (scheduler/sch_server.c).
+BATCH_SUM=$(sum "$ZH_TMP/m_sch.txt" zhook_scheduler_commit_batch_size_sum)
+BATCH_COUNT=$(sum "$ZH_TMP/m_sch.txt" zhook_scheduler_commit_batch_size_count)
+zh_assert_ge "$BATCH_COUNT" 1 "zhook_scheduler_commit_batch_size_count"
+zh_assert_ge "$BATCH_SUM" "$N" "zhook_scheduler_commit_batch_size_sum (submissions committed)"
+BATCH_MEAN=$(awk -v s="$BATCH_SUM" -v c="$BATCH_COUNT" 'BEGIN { printf "%.2f", s / c }')
+zh_log "group commit: $BATCH_SUM submissions in $BATCH_COUNT transactions, mean batch $BATCH_MEAN"
+awk -v s="$BATCH_SUM" -v c="$BATCH_COUNT" 'BEGIN { exit s / c > 1 ? 0 : 1 }' ||
+    zh_fail "commit batch size mean $BATCH_MEAN under 8 concurrent clients: submissions are not group-committed"
 zh_pass "metrics of all stages agree under load ($N messages, $ATTEMPTS attempts)"
 
 # --- 2 and 3. one request through the logs, with its trace ----------------------

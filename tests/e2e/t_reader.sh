@@ -13,6 +13,8 @@
 #   B2  the same load again: the file grows no more than in A (bounded)
 #   C   stale reader, check period a day (control): the file grows by far
 #       more than in B2.
+#   D   a reader dies while the scheduler is stopped; restarted with a check
+#       period of a day, the scheduler's start-up mdb_reader_check clears it.
 . "$(dirname "$0")/lib.sh"
 
 N=${ZH_READER_COUNT:-1500}
@@ -87,3 +89,50 @@ readers_has "$PID" || zh_fail "control: reader $PID unexpectedly cleared"
 zh_log "round C (stale reader, not cleared): data.mdb grew $GC bytes"
 [ "$GC" -gt "$((GB + 262144))" ] || zh_fail "control: a pinned snapshot did not make the file grow ($GC vs $GB): the test shows nothing"
 zh_pass "control: an uncleared stale reader grows the file by $GC bytes, the cleared one by $GB"
+
+# --- D: mdb_reader_check at start ---------------------------------------------
+# A reader dies while the scheduler is stopped; the scheduler restarts with a
+# check period of a day, so only its start-up check can clear the slot. LMDB
+# itself wipes the reader table when a process opens the environment while no
+# other process has it open (it takes the lock file exclusively): a keeper
+# (a live zh_lmdb_reader) holds the environment open from before the crash to
+# after the restart, so the slot survives until mdb_reader_check removes it,
+# and mdb_stat never runs alone on the environment either. The keeper is alive:
+# its slot must stay.
+zh_stop scheduler 5000
+zh_assert_eq "$ZH_RC" 0 "scheduler exit code on SIGTERM"
+rm -f "$ZH_TMP/keeper.out"
+"$ZH_BIN/zh_lmdb_reader" "$ZH_DATA" >"$ZH_TMP/keeper.out" 2>&1 &
+KEEPER=$!
+zh_register keeper $KEEPER
+zh_wait_until 5000 "grep -q ready '$ZH_TMP/keeper.out'" || zh_fail "keeper zh_lmdb_reader: $(cat "$ZH_TMP/keeper.out")"
+PID=$(start_stale) || exit 1
+mdb_stat -r "$ZH_DATA" >"$ZH_TMP/readers_stopped.txt" 2>&1
+readers_has "$PID" || zh_fail "start-up case: the killed reader $PID is not in the reader table: $(cat "$ZH_TMP/readers_stopped.txt")"
+readers_has "$KEEPER" || zh_fail "start-up case: the keeper $KEEPER is not in the reader table: $(cat "$ZH_TMP/readers_stopped.txt")"
+ZH_SCH_ENV="$BASE_ENV ZHOOK_READER_CHECK_MS=86400000"
+MARK=$(wc -l <"$ZH_TMP/scheduler.log")
+zh_start_scheduler
+zh_wait_scheduler
+mdb_stat -r "$ZH_DATA" >"$ZH_TMP/readers_restarted.txt" 2>&1
+! readers_has "$PID" || zh_fail "start-up case: stale reader $PID still in the table after the restart: $(cat "$ZH_TMP/readers_restarted.txt")"
+readers_has "$KEEPER" || zh_fail "start-up case: the live keeper $KEEPER was cleared: $(cat "$ZH_TMP/readers_restarted.txt")"
+tail -n +"$((MARK + 1))" "$ZH_TMP/scheduler.log" | grep '"msg":"store: cleared stale readers"' |
+    grep -q '"readers":[1-9]' || zh_fail "start-up case: the restarted scheduler logged no cleared stale reader"
+kill -KILL "$KEEPER"
+wait "$KEEPER" 2>/dev/null
+# the ingress may still be ready on the old scheduler's last heartbeats while
+# its SUB socket rejoins the new one (a reply published before that is lost:
+# 503 for a committed message), so the client retries with its key
+submit_after () {
+    zh_api POST /v1/messages "{\"url\":\"$ZH_RCV/after-start-check\",\"payload\":{}}" \
+        -H 'Idempotency-Key: reader-after-start-check'
+    [ "$ZH_STATUS" = 202 ]
+}
+zh_wait_until 10000 submit_after || zh_fail "no 202 after the restart: $ZH_STATUS $(zh_resp)"
+ZH_ID=$(zh_body id)
+# (retention 0: the record is purged right after delivery, so the receiver
+# is asked, not GET /v1/messages)
+zh_wait_until 5000 "[ \$(zh_rcv_count $ZH_ID) -ge 1 ]" || zh_fail "message $ZH_ID not delivered after the restart"
+zh_assert_eq "$(zh_rcv_path_count /after-start-check)" 1 "requests after the start-up check"
+zh_pass "start-up mdb_reader_check: stale slot $PID left while the scheduler was stopped is gone after a restart with a one-day check period (live keeper $KEEPER kept); deliveries go on"
