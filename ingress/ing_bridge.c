@@ -147,7 +147,15 @@ out:
 }
 
 /* Reads the monitor's events: [u16 event, u32 value][endpoint]. A refused
- * CURVE key is worth one error line, not one per reconnect. */
+ * CURVE key is worth one error line, not one per reconnect.
+ *
+ * A disconnect forgets the last heartbeat: until one arrives over the new
+ * connection, this ingress is not ready and refuses submissions (503,
+ * nothing sent). A heartbeat received after the reconnect proves the
+ * scheduler's PUB holds our subscriptions (they travel first on the
+ * connection), so its replies reach us; before that, a request that a
+ * restarted scheduler committed at once could have its 202 published into
+ * the void and be answered 503 here. */
 static void
 s_hb_monitor (ing_bridge_t *self)
 {
@@ -169,7 +177,9 @@ s_hb_monitor (ing_bridge_t *self)
             more = zmq_msg_recv (&msg, sock, ZMQ_DONTWAIT) >= 0 && zmq_msg_more (&msg);
             zmq_msg_close (&msg);
         }
-        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+        if (event == ZMQ_EVENT_DISCONNECTED)
+            atomic_store (&self->last_hb_ms, 0);
+        else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
             self->refused = false;
         else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && !self->refused) {
             self->refused = true;
@@ -279,7 +289,8 @@ ing_bridge_new (const char *submit_endpoint, const char *publish_endpoint,
     char mon_endpoint[64];
     snprintf (mon_endpoint, sizeof mon_endpoint, "inproc://ing-hb-monitor-%p", (void *)self);
     if (zmq_socket_monitor (zsock_resolve (self->sub), mon_endpoint,
-                            ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0)
+                            ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                                ZMQ_EVENT_DISCONNECTED) != 0)
         goto fail;
     self->mon = zsock_new (ZMQ_PAIR);
     if (!self->mon || zsock_connect (self->mon, "%s", mon_endpoint) != 0)

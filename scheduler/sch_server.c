@@ -358,6 +358,8 @@ sch_server_new (const sch_config_t *cfg)
                   sch_store_strerror (rc), NULL);
         goto fail;
     }
+    zh_counter_add (self->stale_readers,
+                    (uint64_t)sch_store_readers_cleared_at_open (self->store));
     /* the ZAP handler runs before anything binds: no unauthenticated window */
     self->curve = zh_curve_new (&cfg->curve, ZH_CURVE_SERVER);
     if (!self->curve)

@@ -43,6 +43,7 @@ struct _sch_store_t {
     uint64_t free_pages; // map pages not in use at the last sch_store_space
     uint64_t reserve_pages; // accept refuses below this: room for results and leases
     bool batch_accepts; // the open batch accepted submissions
+    int readers_cleared_at_open; // stale reader slots the check at open freed
 };
 
 const char *
@@ -441,8 +442,10 @@ sch_store_new (const char *dir, uint64_t map_bytes, const sch_policy_t *policy,
         goto out;
     }
     int stale = 0;
-    if (mdb_reader_check (self->env, &stale) == 0 && stale > 0)
+    if (mdb_reader_check (self->env, &stale) == 0 && stale > 0) {
         zh_warn ("store: cleared stale readers", "i:readers", (int64_t)stale, NULL);
+        self->readers_cleared_at_open = stale;
+    }
     mrc = mdb_txn_begin (self->env, NULL, 0, &txn);
     if (mrc) {
         zh_error ("store: cannot begin transaction", "s:error", mdb_strerror (mrc), NULL);
@@ -2633,6 +2636,12 @@ bool
 sch_store_reserve_reached (sch_store_t *self)
 {
     return self->free_pages < self->reserve_pages;
+}
+
+int
+sch_store_readers_cleared_at_open (const sch_store_t *self)
+{
+    return self->readers_cleared_at_open;
 }
 
 sch_store_rc_t

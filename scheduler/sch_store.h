@@ -282,6 +282,9 @@ bool sch_store_reserve_reached (sch_store_t *self);
 /* mdb_reader_check: frees reader slots of dead processes; *cleared = how many. */
 sch_store_rc_t sch_store_reader_check (sch_store_t *self, int *cleared);
 
+/* Reader slots of dead processes that sch_store_new's own check freed. */
+int sch_store_readers_cleared_at_open (const sch_store_t *self);
+
 /* Hot, compacted copy of the environment written to fd (a file or pipe):
  * mdb_env_copyfd2 with MDB_CP_COMPACT, in its own read transaction. The
  * one function another thread may call while the loop uses the store. */
