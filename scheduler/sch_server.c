@@ -346,8 +346,9 @@ sch_server_new (const sch_config_t *cfg)
     self->dispatches = calloc (cfg->dispatch_batch, sizeof *self->dispatches);
     self->tenants = sch_limit_new (SCH_LIMIT_DEFAULT_MAX);
     self->metrics = zh_metrics_new ();
-    if (!self->deliverers || !self->reqs || !self->results_buf || !self->events || !self->exp_events ||
-        !self->dispatches || !self->tenants || !self->metrics || s_metrics_init (self)) {
+    if (!self->deliverers || !self->reqs || !self->results_buf || !self->events ||
+        !self->exp_events || !self->dispatches || !self->tenants || !self->metrics ||
+        s_metrics_init (self)) {
         zh_error ("out of memory at start", NULL);
         goto fail;
     }
@@ -358,8 +359,7 @@ sch_server_new (const sch_config_t *cfg)
                   sch_store_strerror (rc), NULL);
         goto fail;
     }
-    zh_counter_add (self->stale_readers,
-                    (uint64_t)sch_store_readers_cleared_at_open (self->store));
+    zh_counter_add (self->stale_readers, (uint64_t)sch_store_readers_cleared_at_open (self->store));
     /* the ZAP handler runs before anything binds: no unauthenticated window */
     self->curve = zh_curve_new (&cfg->curve, ZH_CURVE_SERVER);
     if (!self->curve)
