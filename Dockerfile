@@ -1,7 +1,7 @@
 # zhook — one image for every stage; the command picks the program:
 #
 #   docker run zhook zhook-scheduler | zhook-ingress | zhook-deliverer
-#   docker run zhook zhook-keygen PATH NAME | zhook-verify ...
+#   docker run zhook zhook-keygen PATH NAME | zhook-compose-keys DIR | zhook-verify ...
 #
 # Build (no registry here: the base is imported locally, see docs/DEPLOY.md):
 #   DOCKER_BUILDKIT=0 docker build --network=host -t zhook:0.1.0 .
@@ -13,7 +13,8 @@
 # (docs/DEPLOY.md, "Pinning the base image").
 ARG BASE=debian:bookworm-slim
 
-# --- builder: the same `make` as CI, programs only -------------------------
+# --- builder: `make all`, the programs (CI's `make test` builds the same ones
+# first, then tests them; no tests run here) -------------------------------
 FROM ${BASE} AS builder
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update -qq \
@@ -62,16 +63,19 @@ RUN apt-get update -qq \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/* \
  && useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin zhook \
- && install -d -o 10001 -g 10001 -m 0700 /var/lib/zhook /run/zhook/keys \
-      /run/zhook/keys/scheduler /run/zhook/keys/ingress /run/zhook/keys/deliverer
+ && install -d -o 10001 -g 10001 -m 0700 /var/lib/zhook
 COPY --from=builder /src/bin/zhook-ingress /src/bin/zhook-scheduler /src/bin/zhook-deliverer \
      /src/bin/zhook-verify /src/bin/zhook-keygen /usr/local/bin/
 COPY docker/healthcheck.sh /usr/local/bin/zhook-healthcheck
 COPY docker/compose-keys.sh /usr/local/bin/zhook-compose-keys
+# The scheduler's store. Deliberately no VOLUME: it would give every
+# container of this image (ingress, deliverer, one-off tools) an anonymous
+# writable volume. Mount one for the scheduler only:
+#   docker run -v zhook-data:/var/lib/zhook zhook:0.1.0 zhook-scheduler
+# (compose/ and k8s/ do; a new named volume takes this directory's owner 10001).
 ENV ZHOOK_DATA_DIR=/var/lib/zhook
 WORKDIR /var/lib/zhook
 USER 10001:10001
-VOLUME ["/var/lib/zhook"]
 EXPOSE 8080 9090 9091 5555 5556 5557 5558
 # /live of whichever program runs (tini's child), with bash's /dev/tcp: no curl
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \

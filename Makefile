@@ -200,14 +200,18 @@ endif
 #   (engine cannot start), recorded in build/test-compose.status for .ci/run.
 test-deploy: deps-test
 	@$(MAKE) --no-print-directory SANITIZE= programs
-	sh tests/deploy/check_compose.sh
+	ZH_BIN=$(abspath bin) sh tests/deploy/check_compose.sh
 	sh tests/deploy/check_ldd.sh Dockerfile bin
 
 test-compose: check-deps
 	@sh scripts/deps.sh docker.io docker-compose debootstrap openssl
 	@$(MAKE) --no-print-directory SANITIZE= programs bin/zh_freeport bin/zh_json
 	@mkdir -p build
-	@rc=0; ZH_BIN=$(abspath bin) sh tests/deploy/compose_smoke.sh || rc=$$?; \
+	@limit=$${TEST_COMPOSE_TIMEOUT:-900}; rc=0; \
+	  ZH_BIN=$(abspath bin) timeout -k 60 $$limit sh tests/deploy/compose_smoke.sh || rc=$$?; \
+	  if [ $$rc = 124 ] || [ $$rc = 137 ]; then \
+	    echo "test-compose: FAIL: tests/deploy/compose_smoke.sh did not finish within $$limit s and was stopped (TEST_COMPOSE_TIMEOUT=$$limit)" >&2; \
+	  fi; \
 	  case $$rc in 0) echo passed ;; 77) echo skipped ;; *) echo failed ;; esac >build/test-compose.status; \
 	  exit $$rc
 

@@ -1,23 +1,31 @@
 #!/bin/sh
-# zhook-compose-keys — the one-shot `keygen` service of compose/docker-compose.yml.
+# zhook-compose-keys — makes the CURVE key set of the compose stack's internal
+# sockets, with the image's own zhook-keygen, so no host build is needed:
 #
-# Makes the CURVE key set of the internal sockets when any piece is missing and
-# installs each stage's part into that stage's own volume (mounted under DIR,
-# default /run/zhook/keys), so no stage holds another's secret key:
-#     DIR/scheduler/scheduler_secret, DIR/scheduler/clients/{ingress,deliverer}
-#     DIR/ingress/ingress_secret,     DIR/ingress/scheduler      (public)
-#     DIR/deliverer/deliverer_secret, DIR/deliverer/scheduler    (public)
-# A complete set is left alone (exit 0, "keys present"). A partial one is
-# replaced as a whole: restart the stack after that (docs/DEPLOY.md).
+#   mkdir -p compose/secrets/curve
+#   docker run --rm --network none --user "$(id -u):$(id -g)" \
+#     -v "$PWD/compose/secrets/curve:/keys" zhook:0.1.0 zhook-compose-keys /keys
+#
+# Writes into DIR (default /keys) the files compose/docker-compose.yml reads
+# as secrets (ZHOOK_SECRETS_DIR/curve/...), one pair per kind of process:
+#     scheduler  scheduler_secret     the scheduler's pair
+#     ingress    ingress_secret       the ingresses' pair (public half: the allowlist)
+#     deliverer  deliverer_secret     the deliverers' pair (public half: the allowlist)
+# Mode 0600, owned by the user it runs as. A complete set is left alone
+# (exit 0, "keys present"); a partial one is replaced as a whole (then
+# restart the whole stack: docs/DEPLOY.md, "CURVE keys").
 set -eu
-dir=${1:-/run/zhook/keys}
-s=$dir/scheduler
-i=$dir/ingress
-d=$dir/deliverer
-if [ -s "$s/scheduler_secret" ] && [ -s "$s/clients/ingress" ] && [ -s "$s/clients/deliverer" ] \
-    && [ -s "$i/ingress_secret" ] && [ -s "$i/scheduler" ] \
-    && [ -s "$d/deliverer_secret" ] && [ -s "$d/scheduler" ]; then
-    echo "zhook-compose-keys: keys present"
+dir=${1:-/keys}
+[ -d "$dir" ] && [ -w "$dir" ] || {
+    echo "zhook-compose-keys: $dir is not a writable directory (mount one there)" >&2
+    exit 1
+}
+complete=1
+for f in scheduler scheduler_secret ingress ingress_secret deliverer deliverer_secret; do
+    [ -s "$dir/$f" ] || complete=0
+done
+if [ "$complete" = 1 ]; then
+    echo "zhook-compose-keys: keys present in $dir"
     exit 0
 fi
 umask 077
@@ -26,17 +34,9 @@ trap 'rm -rf "$tmp"' EXIT
 for name in scheduler ingress deliverer; do
     zhook-keygen --force "$tmp/$name" "zhook-$name" >/dev/null
 done
-# put SRC at DST atomically (a stage never reads half a file)
-put () {
-    cp "$1" "$2.tmp"
-    mv "$2.tmp" "$2"
-}
-mkdir -p "$s/clients"
-put "$tmp/ingress" "$s/clients/ingress"
-put "$tmp/deliverer" "$s/clients/deliverer"
-put "$tmp/scheduler_secret" "$s/scheduler_secret"
-put "$tmp/scheduler" "$i/scheduler"
-put "$tmp/ingress_secret" "$i/ingress_secret"
-put "$tmp/scheduler" "$d/scheduler"
-put "$tmp/deliverer_secret" "$d/deliverer_secret"
-echo "zhook-compose-keys: new CURVE key set installed"
+# each file appears whole (a stage never reads half a file)
+for f in scheduler scheduler_secret ingress ingress_secret deliverer deliverer_secret; do
+    cp "$tmp/$f" "$dir/.$f.tmp"
+    mv "$dir/.$f.tmp" "$dir/$f"
+done
+echo "zhook-compose-keys: new CURVE key set in $dir"

@@ -24,7 +24,19 @@
 //     Services, NetworkPolicies and scrape annotations name those ports,
 //     terminationGracePeriodSeconds exceeds ZHOOK_SHUTDOWN_GRACE_MS, the
 //     security context is the hardened one, only the scheduler has a volume;
-//  5. --mutate: copies of the manifests with one fault each must be rejected.
+//     the TLS Ingress (tls-ingress.yaml) has a tls section covering its hosts,
+//     an ingressClassName, backends that are the ingress Service's port, a
+//     body-size annotation equal to ZHOOK_MAX_BODY_BYTES and a read timeout
+//     above ZHOOK_REQUEST_TIMEOUT_MS, a NetworkPolicy rule admitting the
+//     controller (another namespace's pods, the backend port only), and
+//     ZHOOK_TRUSTED_PROXIES set on the ingress;
+//  5. restore-pod.yaml (the restore helper, not a resource) mounts the
+//     scheduler's claim at ZHOOK_DATA_DIR with the same image and hardening;
+//     prometheus/scrape-config.yaml, applied (Prometheus relabeling, re-done
+//     here) to the rendered pods, gives one target per workload with job
+//     zhook-<stage> (the jobs compose/prometheus/alerts.yml names), its
+//     metrics port and path;
+//  6. --mutate: copies of the manifests with one fault each must be rejected.
 // Exit 0 when everything holds; 1 with one line per problem otherwise.
 
 import { execFileSync } from "node:child_process";
@@ -309,7 +321,7 @@ function consistency(objs, binDir, problems) {
                 const under = [...mounts.keys()].some((mp) => v === mp || v.startsWith(mp + "/"));
                 if (!under) want(name, `${k}=${v} is on no mounted volume`);
             }
-        pods.push({ name, stage, w, labels: pod.labels, ports, env, setting, expected });
+        pods.push({ name, stage, w, labels: pod.labels, meta: pod.meta, ports, env, setting, expected });
     }
 
     // the connect side: the scheduler host and ports ingresses and deliverers use
@@ -378,9 +390,185 @@ function consistency(objs, binDir, problems) {
     }
     for (const b of byKind("PodDisruptionBudget"))
         if (!pods.some((p) => matches(b.spec.selector, p.labels))) want(`PodDisruptionBudget/${b.metadata.name}`, "selects no pods");
+    // the TLS Ingress: backends are the ingress stage's Service port, tls
+    // covers every host, the controller may reach the pods, limits agree
+    const ingresses = byKind("Ingress");
+    if (!ingresses.length) want("Ingress", "no networking.k8s.io/v1 Ingress (TLS in front of the zhook-ingress Service)");
+    for (const ing of ingresses) {
+        const name = `Ingress/${ing.metadata.name}`;
+        const spec = ing.spec || {};
+        if (!spec.ingressClassName) want(name, "ingressClassName missing");
+        const tls = spec.tls || [];
+        if (!tls.length) want(name, "no tls section: the ingress speaks plain HTTP, TLS must end here");
+        for (const t of tls) if (!t.secretName) want(name, "a tls entry without secretName");
+        const tlsHosts = new Set(tls.flatMap((t) => t.hosts || []));
+        const backends = [];
+        if (spec.defaultBackend) backends.push(spec.defaultBackend);
+        for (const r of spec.rules || []) {
+            if (!r.host || !tlsHosts.has(r.host)) want(name, `host ${r.host} is not in a tls entry (served without TLS)`);
+            for (const pth of (r.http && r.http.paths) || []) backends.push(pth.backend);
+        }
+        if (!backends.length) want(name, "no backend");
+        for (const b of backends) {
+            const bs = b && b.service;
+            const svc = bs && svcs.find((x) => x.metadata.name === bs.name);
+            if (!svc) {
+                want(name, `backend service ${bs && bs.name} is not a Service of the kustomization`);
+                continue;
+            }
+            const target = pods.find((p) => matches({ matchLabels: svc.spec.selector }, p.labels));
+            if (!target || target.stage !== "ingress") {
+                want(name, `backend service ${bs.name} does not select the zhook-ingress pods`);
+                continue;
+            }
+            const sp = (svc.spec.ports || []).find((x) => (bs.port.name !== undefined ? x.name === bs.port.name : x.port === bs.port.number));
+            if (!sp) {
+                want(name, `backend port ${JSON.stringify(bs.port)} is not a port of Service ${bs.name}`);
+                continue;
+            }
+            const tp = sp.targetPort === undefined ? sp.port : sp.targetPort;
+            const podPort = typeof tp === "string" ? target.ports.get(tp) : tp;
+            if (podPort !== target.expected.get("http"))
+                want(name, `backend reaches pod port ${podPort}, zhook-ingress listens on ${target.expected.get("http")}`);
+            // the controller must be admitted to that port: a rule for it alone
+            // (only the backend port, from pods of another namespace; the
+            // Prometheus rule, with its other ports, does not count)
+            const ns = target.w.metadata.namespace;
+            const admits = byKind("NetworkPolicy").some((np) => matches(np.spec.podSelector, target.labels) &&
+                (np.spec.ingress || []).some((r) => (r.ports || []).length > 0 &&
+                    (r.ports || []).every((pt) => pt.port === podPort || pt.port === "http") &&
+                    (r.from || []).some((peer) => peer.namespaceSelector && peer.podSelector &&
+                        (peer.namespaceSelector.matchLabels || {})["kubernetes.io/metadata.name"] !== ns)));
+            if (!admits) want(name, `no NetworkPolicy rule admits the Ingress controller's pods (another namespace) to port ${podPort} of the ingress pods`);
+            if (!target.env.has("ZHOOK_TRUSTED_PROXIES") || !target.env.get("ZHOOK_TRUSTED_PROXIES"))
+                want(target.name, "ZHOOK_TRUSTED_PROXIES unset: the Ingress controller's X-Forwarded-For/-Proto would be ignored (no client IPs, no HSTS)");
+            const ann = ing.metadata.annotations || {};
+            const size = ann["nginx.ingress.kubernetes.io/proxy-body-size"];
+            if (size !== undefined) {
+                const m = /^(\d+)([kKmMgG]?)$/.exec(String(size));
+                const bytes = m ? Number(m[1]) * { "": 1, k: 1024, m: 1048576, g: 1073741824 }[m[2].toLowerCase()] : NaN;
+                const max = Number(target.setting("ZHOOK_MAX_BODY_BYTES"));
+                if (bytes !== max) want(name, `proxy-body-size ${size} (${bytes} bytes) differs from ZHOOK_MAX_BODY_BYTES ${max}`);
+            }
+            const rt = ann["nginx.ingress.kubernetes.io/proxy-read-timeout"];
+            if (rt !== undefined && !(Number(rt) * 1000 > Number(target.setting("ZHOOK_REQUEST_TIMEOUT_MS"))))
+                want(name, `proxy-read-timeout ${rt} s is not above ZHOOK_REQUEST_TIMEOUT_MS ${target.setting("ZHOOK_REQUEST_TIMEOUT_MS")}`);
+        }
+    }
     const dlv = workloads.find((w) => w.kind === "Deployment" && w.metadata.name === "zhook-deliverer");
     if (!dlv) want("Deployment/zhook-deliverer", "missing (kubectl scale deployment/zhook-deliverer is the documented way to scale)");
     for (const s of STAGES) if (!pods.some((p) => p.stage === s)) want("workloads", `no zhook-${s}`);
+    return pods;
+}
+
+// ---------------------------------------------------------------- restore helper
+// restore-pod.yaml: mounts the scheduler's claim where ZHOOK_DATA_DIR is,
+// with the StatefulSet's image and the hardened security context.
+function restoreHelper(pod, pods, problems) {
+    const name = `restore-pod.yaml: Pod/${pod.metadata && pod.metadata.name}`;
+    const want = (what) => problems.push(`${name}: ${what}`);
+    const sched = pods.find((p) => p.stage === "scheduler");
+    if (!sched) return;
+    const sts = sched.w;
+    if (pod.kind !== "Pod") return want("is not a Pod");
+    if (pod.metadata.namespace !== sts.metadata.namespace) want(`namespace ${pod.metadata.namespace} is not ${sts.metadata.namespace}`);
+    const spec = pod.spec || {};
+    const c = (spec.containers || [])[0] || {};
+    const image = podSpecs(sts)[0].spec.containers[0].image;
+    if (c.image !== image) want(`image ${c.image} is not the StatefulSet's ${image}`);
+    const claims = (sts.spec.volumeClaimTemplates || []).map((t) => `${t.metadata.name}-${sts.metadata.name}-0`);
+    const vol = (spec.volumes || []).find((v) => v.persistentVolumeClaim);
+    if (!vol || !claims.includes(vol.persistentVolumeClaim.claimName))
+        want(`claim ${vol && vol.persistentVolumeClaim.claimName} is not the scheduler's (${claims.join(", ")})`);
+    const dd = sched.setting("ZHOOK_DATA_DIR");
+    const m = (c.volumeMounts || []).find((x) => vol && x.name === vol.name);
+    if (!m || m.mountPath !== dd || m.readOnly) want(`the claim is not mounted writable at ZHOOK_DATA_DIR ${dd}`);
+    const psc = spec.securityContext || {};
+    const csc = c.securityContext || {};
+    if (psc.runAsNonRoot !== true || psc.runAsUser !== 10001 || csc.runAsUser !== 10001) want("must run as non-root uid 10001 (the store's owner)");
+    if (!psc.seccompProfile || psc.seccompProfile.type !== "RuntimeDefault") want("seccompProfile RuntimeDefault missing");
+    if (csc.readOnlyRootFilesystem !== true || csc.allowPrivilegeEscalation !== false ||
+        !csc.capabilities || JSON.stringify(csc.capabilities.drop) !== '["ALL"]')
+        want("security context is not the hardened one (restricted Pod Security Standard)");
+    if (spec.restartPolicy !== "Never") want("restartPolicy must be Never");
+}
+
+// ---------------------------------------------------------------- scrape config
+// Prometheus relabeling (the subset the scrape config uses: replace, keep,
+// drop, labelmap), applied to the targets Kubernetes pod discovery makes of
+// the rendered pods: one per container port.
+function relabel(labels, rules) {
+    for (const r of rules || []) {
+        const action = r.action || "replace";
+        const value = (r.source_labels || []).map((l) => labels[l] || "").join(r.separator === undefined ? ";" : r.separator);
+        const re = new RegExp(`^(?:${r.regex === undefined ? "(.*)" : r.regex})$`);
+        const m = re.exec(value);
+        if (action === "keep" && !m) return null;
+        if (action === "drop" && m) return null;
+        if (action === "replace" && m) {
+            const out = String(r.replacement === undefined ? "$1" : r.replacement)
+                .replace(/\$\{(\w+)\}|\$(\d+)/g, (_, a, b) => m[Number(a || b)] || "");
+            if (out === "") delete labels[r.target_label];
+            else labels[r.target_label] = out;
+        }
+        if (action === "labelmap")
+            for (const k of Object.keys(labels)) {
+                const mm = re.exec(k);
+                if (mm) labels[String(r.replacement === undefined ? "$1" : r.replacement).replace(/\$(\d+)/g, (_, b) => mm[Number(b)] || "")] = labels[k];
+            }
+        if (!["keep", "drop", "replace", "labelmap"].includes(action)) throw new Error(`relabel action ${action} is not simulated`);
+    }
+    return labels;
+}
+
+function scrapeConfig(file, pods, alertsFile, problems) {
+    const name = "prometheus/scrape-config.yaml";
+    const want = (what) => problems.push(`${name}: ${what}`);
+    const doc = YAML.parse(fs.readFileSync(file, "utf8")) || {};
+    const jobs = doc.scrape_configs || [];
+    if (!jobs.length) return want("no scrape_configs");
+    const clean = (k) => k.replace(/[^a-zA-Z0-9_]/g, "_");
+    const targets = new Map(); // dedup key -> labels
+    for (const job of jobs) {
+        const sd = (job.kubernetes_sd_configs || [])[0];
+        if (!sd || sd.role !== "pod") {
+            want(`job ${job.job_name}: expected kubernetes_sd_configs with role pod`);
+            continue;
+        }
+        const nsNames = (sd.namespaces && sd.namespaces.names) || null;
+        for (const p of pods) {
+            const ns = p.w.metadata.namespace;
+            if (nsNames && !nsNames.includes(ns)) continue;
+            const meta = p.meta || {};
+            for (const [pname, pnum] of p.ports) {
+                const l = { __address__: `10.0.0.1:${pnum}`, __metrics_path__: job.metrics_path || "/metrics",
+                            __scheme__: job.scheme || "http", job: job.job_name,
+                            __meta_kubernetes_namespace: ns, __meta_kubernetes_pod_name: `${p.w.metadata.name}-0`,
+                            __meta_kubernetes_pod_container_port_name: pname, __meta_kubernetes_pod_container_port_number: String(pnum) };
+                for (const [k, v] of Object.entries(p.labels)) l[`__meta_kubernetes_pod_label_${clean(k)}`] = String(v);
+                for (const [k, v] of Object.entries(meta.annotations || {})) l[`__meta_kubernetes_pod_annotation_${clean(k)}`] = String(v);
+                const out = relabel(l, job.relabel_configs);
+                if (!out) continue;
+                const key = JSON.stringify(Object.entries(out).filter(([k]) => !k.startsWith("__meta_")).sort());
+                targets.set(key, { ...out, stage: p.stage, pod: p.name });
+            }
+        }
+    }
+    const alertJobs = new Set([...fs.readFileSync(alertsFile, "utf8").matchAll(/job="(zhook-[a-z]+)"/g)].map((m) => m[1]));
+    for (const p of pods) {
+        const mine = [...targets.values()].filter((t) => t.pod === p.name);
+        const port = p.expected.get(p.stage === "ingress" ? "http" : "ops");
+        if (mine.length !== 1) {
+            want(`${p.name}: ${mine.length} targets after relabeling, expected 1 (${mine.map((t) => t.__address__).join(", ")})`);
+            continue;
+        }
+        const t = mine[0];
+        if (t.job !== `zhook-${p.stage}`) want(`${p.name}: job "${t.job}", the alert rules expect "zhook-${p.stage}"`);
+        if (portOf(t.__address__) !== port) want(`${p.name}: scraped on ${t.__address__}, /metrics is on port ${port}`);
+        if (t.__metrics_path__ !== "/metrics") want(`${p.name}: metrics path ${t.__metrics_path__}`);
+    }
+    const got = new Set([...targets.values()].map((t) => t.job));
+    for (const j of alertJobs) if (!got.has(j)) want(`no target gets job ${j}, which compose/prometheus/alerts.yml names`);
 }
 
 // ---------------------------------------------------------------- main check
@@ -396,8 +584,18 @@ async function check(dir) {
     for (const { obj } of extra)
         for (const v of Object.values(obj.stringData || obj.data || {}))
             if (!/REPLACE_ME|^(\w+ )?0{64}\s*$/.test(String(v))) problems.push(`secret.example.yaml: ${obj.metadata.name} holds a value that is not a placeholder`);
-    if (!problems.length) consistency(objs.map((o) => o.obj), path.resolve(root, opt.bin), problems);
-    return { problems, count: objs.length + extra.length };
+    const restoreFile = path.join(dir, "restore-pod.yaml");
+    const restore = fs.existsSync(restoreFile) ? loadDocs(restoreFile, problems) : [];
+    if (!restore.length) problems.push("restore-pod.yaml: missing (the restore helper of docs/DEPLOY.md)");
+    for (const { obj, file } of restore) await schemaCheck(obj, `${file}: ${obj.kind}/${obj.metadata && obj.metadata.name}`, problems);
+    const scrapeFile = path.join(dir, "prometheus", "scrape-config.yaml");
+    if (!fs.existsSync(scrapeFile)) problems.push("prometheus/scrape-config.yaml: missing");
+    if (!problems.length) {
+        const pods = consistency(objs.map((o) => o.obj), path.resolve(root, opt.bin), problems);
+        for (const { obj } of restore) restoreHelper(obj, pods, problems);
+        scrapeConfig(scrapeFile, pods, path.join(root, "compose", "prometheus", "alerts.yml"), problems);
+    }
+    return { problems, count: objs.length + extra.length + restore.length };
 }
 
 // ---------------------------------------------------------------- mutations
@@ -422,6 +620,31 @@ const MUTATIONS = [
       from: "terminationGracePeriodSeconds: 20", to: "terminationGracePeriodSeconds: 5", expect: /terminationGracePeriodSeconds 5/ },
     { what: "network policy port 5559", file: "networkpolicy.yaml",
       from: "port: 5558", to: "port: 5559", expect: /port 5559 is not a port/ },
+    { what: "Ingress without tls", file: "tls-ingress.yaml",
+      from: "  tls:\n    - hosts: [zhook.example.com]\n      secretName: zhook-tls\n", to: "", expect: /no tls section/ },
+    { what: "Ingress host outside its tls hosts", file: "tls-ingress.yaml",
+      from: "    - host: zhook.example.com", to: "    - host: api.example.com", expect: /host api.example.com is not in a tls entry/ },
+    { what: "Ingress backend port 8081", file: "tls-ingress.yaml",
+      from: "                  name: http", to: "                  number: 8081", expect: /backend port .*8081.* is not a port of Service zhook-ingress/ },
+    { what: "Ingress backend service misspelled", file: "tls-ingress.yaml",
+      from: "                name: zhook-ingress", to: "                name: zhook-ingres", expect: /backend service zhook-ingres is not a Service/ },
+    { what: "Ingress misspelled field ingressClass", file: "tls-ingress.yaml",
+      from: "  ingressClassName: nginx", to: "  ingressClass: nginx", expect: /unknown field .*ingressClass/ },
+    { what: "Ingress body size above ZHOOK_MAX_BODY_BYTES", file: "tls-ingress.yaml",
+      from: "proxy-body-size: 256k", to: "proxy-body-size: 1m", expect: /proxy-body-size 1m .* differs from ZHOOK_MAX_BODY_BYTES 262144/ },
+    { what: "no NetworkPolicy rule for the Ingress controller", file: "networkpolicy.yaml",
+      from: "              kubernetes.io/metadata.name: ingress-nginx", to: "              kubernetes.io/metadata.name: zhook",
+      expect: /no NetworkPolicy rule admits the Ingress controller/ },
+    { what: "ZHOOK_TRUSTED_PROXIES removed", file: "configmap.yaml",
+      from: "  ZHOOK_TRUSTED_PROXIES: 10.0.0.0/8\n", to: "", expect: /ZHOOK_TRUSTED_PROXIES unset/ },
+    { what: "scrape config names jobs after the component only", file: "prometheus/scrape-config.yaml",
+      from: "replacement: zhook-$1", to: "replacement: $1", expect: /job "scheduler", the alert rules expect "zhook-scheduler"/ },
+    { what: "scrape config without the annotated port", file: "prometheus/scrape-config.yaml",
+      from: "        replacement: $1:$2\n", to: "        replacement: $1\n", expect: /targets after relabeling, expected 1|scraped on/ },
+    { what: "restore helper on another claim", file: "restore-pod.yaml",
+      from: "claimName: data-zhook-scheduler-0", to: "claimName: data-zhook-scheduler-1", expect: /claim data-zhook-scheduler-1 is not the scheduler's/ },
+    { what: "restore helper as root", file: "restore-pod.yaml",
+      from: "    runAsUser: 10001\n    runAsGroup", to: "    runAsUser: 0\n    runAsGroup", expect: /must run as non-root uid 10001/ },
 ];
 
 async function mutate(dir) {

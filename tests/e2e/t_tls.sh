@@ -4,11 +4,17 @@
 # test's ingress, pid and temp paths in the temp dir), checked with nginx -t,
 # run in the foreground as the current user and stopped by its PID. Through
 # it: a real HTTPS submission gets 202 and is delivered, X-Request-Id reaches
-# the ingress, plain HTTP to the TLS port is refused, TLS 1.0/1.1 are refused
-# (the client is allowed to offer them, and TLS 1.2/1.3 work with the same
-# client), HTTP/2 is negotiated, JSON lists come back gzip-compressed, a body
-# over 256k is refused by nginx with 413 problem+json, no version in Server,
-# and the access log is JSON lines on stdout.
+# the ingress, HSTS (once) on the proxied answer, plain HTTP to the TLS port
+# is refused, TLS 1.0/1.1 are refused (the client is allowed to offer them,
+# and TLS 1.2/1.3 work with the same client), HTTP/2 is negotiated, JSON
+# lists come back gzip-compressed, a body over 256k is refused by nginx with
+# 413 problem+json, no version in Server, and the access log is JSON lines on
+# stdout. nginx's own answers (413, 400 for a garbage request line, 429 of
+# both limits, 503 with the ingress stopped) are problem+json with nosniff,
+# no-store, DENY, CSP, no-referrer and HSTS. A second nginx with tiny limits
+# shows limit_conn and limit_req per client IP. A delivery to nginx's
+# self-signed https URL fails TLS verification in the deliverer (attempts
+# with error "tls", dead, nothing reaches nginx).
 #
 # Needs nginx (Debian nginx-light: make test installs DEB_TEST_PKGS) and the
 # openssl command line; nothing is installed here.
@@ -90,9 +96,12 @@ zh_wait_until 3000 "tls GET /v1/messages/$MSG; [ \"\$(zh_body status)\" = delive
     zh_fail "GET through TLS: $ZH_STATUS $(zh_resp)"
 grep '"request_id":"tls-req-1"' "$ZH_TMP/ingress.log" | grep -q '"status":202' ||
     zh_fail "the ingress did not log request tls-req-1 (X-Request-Id not passed on?)"
-hsts=$(zh_header Strict-Transport-Security)
-zh_log "HSTS from the ingress behind the proxy: ${hsts:-<none>} (added by the ingress, not nginx)"
-zh_pass "HTTPS POST through nginx: 202, Location, X-Request-Id end to end, delivered"
+# HSTS on a proxied answer: added by the ingress (it trusts this proxy and
+# sees X-Forwarded-Proto: https), exactly once (nginx adds none of its own)
+zh_assert_eq "$(zh_header Strict-Transport-Security)" "max-age=31536000; includeSubDomains" \
+    "HSTS on the proxied 202"
+zh_assert_eq "$(grep -ci '^Strict-Transport-Security:' "$ZH_TMP/resp.hdr")" 1 "HSTS headers on the proxied 202"
+zh_pass "HTTPS POST through nginx: 202, Location, X-Request-Id end to end, HSTS, delivered"
 
 # --- the access log: JSON lines on stdout, no query strings ----------------------------
 tls GET "/v1/dead-letters?limit=5&after=secret-in-query"
@@ -167,7 +176,120 @@ tls POST /v1/messages -H 'Content-Type: application/json' --data-binary "@$ZH_TM
 zh_assert_eq "$ZH_STATUS" 413 "a 300 kB body through nginx"
 zh_assert_match "$(zh_header Content-Type)" '^application/problem\+json' "413 content type"
 zh_assert_eq "$(zh_body status)" 413 "413 problem status"
+zh_assert_eq "$(zh_body type)" "https://zhook.dev/problems/body-too-large" "413 problem type"
 zh_pass "HTTP/2 negotiated, gzip on JSON lists (with Vary), 413 problem+json over 256k"
+
+# security_headers WHAT: the headers every ingress answer has, and HSTS, on
+# the last response (nginx's own error answers must carry them too)
+security_headers () {
+    zh_assert_eq "$(zh_header X-Content-Type-Options)" nosniff "$1: X-Content-Type-Options"
+    zh_assert_eq "$(zh_header Cache-Control)" no-store "$1: Cache-Control"
+    zh_assert_eq "$(zh_header X-Frame-Options)" DENY "$1: X-Frame-Options"
+    zh_assert_eq "$(zh_header Content-Security-Policy)" "default-src 'none'" "$1: Content-Security-Policy"
+    zh_assert_eq "$(zh_header Referrer-Policy)" no-referrer "$1: Referrer-Policy"
+    zh_assert_eq "$(zh_header Strict-Transport-Security)" "max-age=31536000; includeSubDomains" "$1: HSTS"
+    zh_assert_match "$(zh_header X-Request-Id)" '^[0-9A-Za-z._-]+$' "$1: X-Request-Id"
+}
+security_headers "nginx's 413"
+grep '"status":413' "$ZH_TMP/nginx.log" | grep -q '"path":"/v1/messages"' ||
+    zh_fail "the access log line of the 413 does not name the path the client asked for"
+# a request line nginx cannot parse (raw, over TLS): 400 problem+json, same headers
+printf 'GARBAGE\r\n\r\n' | openssl s_client -quiet -connect "127.0.0.1:$TLS_PORT" \
+    >"$ZH_TMP/garbage.out" 2>/dev/null
+tr -d '\r' <"$ZH_TMP/garbage.out" | sed -n '1p' | grep -q '^HTTP/1.1 400 ' ||
+    zh_fail "a garbage request line over TLS: $(head -3 "$ZH_TMP/garbage.out")"
+sed '/^\r*$/q' "$ZH_TMP/garbage.out" >"$ZH_TMP/resp.hdr"
+sed '1,/^\r*$/d' "$ZH_TMP/garbage.out" >"$ZH_TMP/resp.body"
+zh_assert_eq "$(zh_body type)" "https://zhook.dev/problems/malformed-request" "garbage request line: problem type"
+security_headers "nginx's 400 for a garbage request line"
+zh_pass "nginx's own 413 and 400 are problem+json with nosniff, no-store, DENY, CSP, no-referrer, HSTS"
+
+# --- TLS verification in the deliverer ------------------------------------------------------
+# nginx's certificate is self-signed: a delivery to it must fail the handshake
+# (attempt error "tls"), never reach nginx, and end dead. The deliverer runs
+# with ZHOOK_ALLOW_PRIVATE_TARGETS=1 (lib.sh), so only TLS stands in the way.
+tls POST /v1/messages -H 'Content-Type: application/json' \
+    --data-binary "{\"url\":\"https://127.0.0.1:$TLS_PORT/v1/self-signed-target\",\"payload\":{\"tls\":1},\"max_attempts\":2}"
+zh_assert_eq "$ZH_STATUS" 202 "submission to the self-signed https URL ($(zh_resp))"
+SELF=$(zh_body id)
+zh_wait_until 10000 "tls GET /v1/messages/$SELF; [ \"\$(zh_body status)\" = dead ]" ||
+    zh_fail "the delivery to the self-signed URL did not end dead: $ZH_STATUS $(zh_resp)"
+zh_assert_eq "$(zh_body attempts.#)" 2 "attempts of the self-signed delivery"
+zh_assert_eq "$(zh_body attempts.0.error)" tls "error of attempt 1"
+zh_assert_eq "$(zh_body attempts.1.error)" tls "error of attempt 2"
+grep -q 'self-signed-target' "$ZH_TMP/nginx.log" &&
+    zh_fail "a delivery passed certificate verification and reached nginx"
+zh_pass "TLS verification is on in the deliverer: self-signed target -> 2 attempts with error tls, dead, nothing sent"
+
+# --- per-client-IP limits (limit_conn, limit_req) ---------------------------------------------------
+# A second nginx from the same template with tiny limits: 1 request in
+# progress per IP, 2 requests/s with a burst of 10.
+LIM_PORT=$("$ZH_BIN/zh_freeport" 1) || zh_fail "zh_freeport"
+LIM=$ZH_TMP/nginx-limits
+mkdir -p "$LIM"
+ZHOOK_NGINX_LISTEN=127.0.0.1:$LIM_PORT ZHOOK_NGINX_UPSTREAM=127.0.0.1:$ZH_ING_PORT \
+    ZHOOK_NGINX_CERT=$CERT ZHOOK_NGINX_KEY=$KEY ZHOOK_NGINX_RUN_DIR=$LIM \
+    ZHOOK_NGINX_CONN_PER_IP=1 ZHOOK_NGINX_REQ_RATE=2 ZHOOK_NGINX_REQ_BURST=10 \
+    sh "$RENDER" "$TEMPLATE" >"$LIM/zhook.conf" || zh_fail "render.sh with limits failed"
+nginx -e stderr -p "$LIM" -c "$LIM/zhook.conf" -g "$GLOBAL" >"$ZH_TMP/nginx-limits.log" \
+    2>"$ZH_TMP/nginx-limits-error.log" &
+zh_register nginx_limits $!
+LIMU=https://127.0.0.1:$LIM_PORT
+# lim PATH [curl args]: GET through the nginx with limits; ZH_STATUS, body, headers
+lim () {
+    _l_p=$1
+    shift
+    ZH_STATUS=$(curl -s --max-time 5 --cacert "$CERT" -o "$ZH_TMP/resp.body" -D "$ZH_TMP/resp.hdr" \
+        -w '%{http_code}' "$@" "$LIMU$_l_p")
+}
+zh_wait_until 5000 "lim /live; [ \"\$ZH_STATUS\" = 200 ]" ||
+    zh_fail "the nginx with limits did not come up: $(tail -5 "$ZH_TMP/nginx-limits-error.log")"
+
+# limit_conn: one request held in progress (its body trickles at 2 kB/s,
+# about 10 s), then others from the same address are refused meanwhile. The
+# burst of 10 leaves room for the polls made before the slow one is in.
+head -c 20000 /dev/zero | tr '\0' a >"$ZH_TMP/slow.body"
+curl -s -o /dev/null --max-time 30 --cacert "$CERT" --http1.1 --limit-rate 2k \
+    -H 'Content-Type: application/json' --data-binary "@$ZH_TMP/slow.body" "$LIMU/v1/messages" &
+zh_register slow_client $!
+zh_wait_until 5000 "lim /live; [ \"\$ZH_STATUS\" = 429 ]" ||
+    zh_fail "a request during a slow one was not refused: $ZH_STATUS"
+grep -q 'limiting connections by zone "zhook_conn"' "$ZH_TMP/nginx-limits-error.log" ||
+    zh_fail "the 429 was not limit_conn's: $(tail -3 "$ZH_TMP/nginx-limits-error.log")"
+zh_assert_eq "$(zh_body type)" "https://zhook.dev/problems/rate-limited" "429 problem type"
+zh_assert_eq "$(zh_header Retry-After)" 1 "Retry-After of nginx's 429"
+security_headers "nginx's 429 (limit_conn)"
+zh_stop slow_client 2000
+
+# limit_req: once a request passes again, 20 quick ones: the burst passes,
+# the rest is refused
+zh_wait_until 5000 "lim /live; [ \"\$ZH_STATUS\" = 200 ]" ||
+    zh_fail "the nginx with limits still refuses after the slow client left: $ZH_STATUS"
+codes=""
+i=0
+while [ $i -lt 20 ]; do
+    lim /live
+    codes="$codes $ZH_STATUS"
+    i=$((i + 1))
+done
+ok=$(echo "$codes" | tr ' ' '\n' | grep -c '^200$')
+limited=$(echo "$codes" | tr ' ' '\n' | grep -c '^429$')
+zh_assert_eq "$((ok + limited))" 20 "20 quick requests are 200 or 429 ($codes)"
+zh_assert_ge "$ok" 1 "requests within the burst ($codes)"
+zh_assert_ge "$limited" 5 "requests over 2/s + burst 10 ($codes)"
+grep -q 'limiting requests, excess: .* by zone "zhook_req"' "$ZH_TMP/nginx-limits-error.log" ||
+    zh_fail "no limit_req refusal in the error log: $(tail -3 "$ZH_TMP/nginx-limits-error.log")"
+zh_stop nginx_limits 5000
+zh_pass "per-IP limits: a request beside one in progress -> 429 (limit_conn); over 2/s + burst 10 -> 429 (limit_req)"
+
+# --- the ingress gone: nginx's own 503 ---------------------------------------------------------
+zh_stop ingress 5000
+tls GET /v1/status
+zh_assert_eq "$ZH_STATUS" 503 "GET through nginx with the ingress stopped"
+zh_assert_eq "$(zh_body type)" "https://zhook.dev/problems/scheduler-unavailable" "503 problem type"
+zh_assert_eq "$(zh_header Retry-After)" 1 "Retry-After of nginx's 503"
+security_headers "nginx's 503"
+zh_pass "ingress stopped: nginx answers 503 problem+json with Retry-After and the security headers"
 
 # --- stop nginx by its PID ----------------------------------------------------------------------
 zh_stop nginx 5000
