@@ -3,6 +3,7 @@
 #
 #     make && make tools && sh bench/profile.sh            # 15 s of load
 #     PROFILE_SECONDS=10 PROFILE_TOP=40 sh bench/profile.sh
+#     PROFILE_STAGE=ingress ZH_KEEP=1 sh bench/profile.sh   # one stage, DWARF call graphs
 #
 # Starts zhook exactly as bench/run.sh does (auth on, CURVE on, two
 # deliverers of ZHOOK_CONCURRENCY=32, logs at warn) with the same nginx
@@ -64,8 +65,14 @@ m0=$(sch_metrics)
 before=""
 for p in $pids; do before="$before $(zh_cpu_ticks "$p")"; done
 
-perf record -e cpu-clock -F 499 -a -g -o "$ZH_TMP/perf.data" -- sleep "$SECS" \
-    >"$ZH_TMP/perf.log" 2>&1 &
+# PROFILE_STAGE=ingress|scheduler|deliverer_a: that process only, with DWARF
+# call graphs (callers through libraries built without frame pointers)
+if [ -n "${PROFILE_STAGE:-}" ]; then
+    set -- -p "$(zh_pid "$PROFILE_STAGE")" --call-graph dwarf,16384 -F 199
+else
+    set -- -a -g -F 499
+fi
+perf record -e cpu-clock "$@" -o "$ZH_TMP/perf.data" -- sleep "$SECS" >"$ZH_TMP/perf.log" 2>&1 &
 perf_pid=$!
 zh_register perf $perf_pid
 BENCH_AUTH=$API_KEY BENCH_MODE=now BENCH_TARGET="$RCV/p" timeout $((SECS + 60)) \

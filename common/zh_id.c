@@ -2,11 +2,11 @@
 #include "common/zh_id.h"
 #include "common/zh_clock.h"
 
-#include <errno.h>
+#include <limits.h>
+#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 
 static const char s_alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
@@ -14,19 +14,18 @@ static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
 static int64_t s_last_ms;
 static uint8_t s_last_rand[10];
 
+/* OpenSSL's DRBG (per thread, seeded and reseeded from the kernel) rather
+ * than one getrandom(2) per call: ids, trace and span ids are made several
+ * times per request, and the system call was most of their cost. */
 int
 zh_random_bytes (void *buf, size_t n)
 {
-    uint8_t *p = buf;
     while (n > 0) {
-        ssize_t got = getrandom (p, n, 0);
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
+        int chunk = n > INT_MAX ? INT_MAX : (int)n;
+        if (RAND_bytes (buf, chunk) != 1)
             return -1;
-        }
-        p += got;
-        n -= (size_t)got;
+        buf = (uint8_t *)buf + chunk;
+        n -= (size_t)chunk;
     }
     return 0;
 }

@@ -1682,6 +1682,17 @@ s_exit_thread (const struct mg_context *ctx, int thread_type, void *thread_point
  * max_request_size, a Transfer-Encoding it refuses, ...) as problem+json
  * with the same security headers as every other response; the connection
  * is closed after it. */
+/* civetweb's own authorization is not used (API keys are checked in the
+ * handlers): without an authorization handler it looks for a .htpasswd
+ * file on every request, one failing stat(2) each. */
+static int
+s_authorize_all (struct mg_connection *conn, void *arg)
+{
+    (void)conn;
+    (void)arg;
+    return 1;
+}
+
 static int
 s_http_error (struct mg_connection *conn, int status, const char *errmsg)
 {
@@ -1901,6 +1912,7 @@ ing_server_new (const ing_config_t *cfg, bool *config_error)
                   NULL);
         goto fail;
     }
+    mg_set_auth_handler (self->ctx, "/", s_authorize_all, NULL);
     for (int k = 0; k < P__COUNT; k++) {
         self->paths[k].server = self;
         self->paths[k].kind = (s_path_kind_t)k;
