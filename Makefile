@@ -18,7 +18,7 @@ PKGS  := libczmq libzmq msgpack lmdb libcurl jansson openssl
 DEB_PKGS := pkg-config make gcc libzmq3-dev libczmq-dev libcivetweb-dev libmsgpack-dev \
             liblmdb-dev lmdb-utils libcurl4-openssl-dev libjansson-dev libssl-dev \
             libcmocka-dev curl procps
-DEB_TEST_PKGS := clang libclang-rt-14-dev nginx-light docker-compose
+DEB_TEST_PKGS := clang libclang-rt-14-dev nginx-light docker-compose clang-format cppcheck
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -187,6 +187,7 @@ test: deps-test
 	$(MAKE) --no-print-directory k8s-validate
 	ZH_BIN=$(abspath $(BIN)) ZH_SANITIZE=$(SANITIZE) sh tests/e2e/run.sh
 ifneq ($(SANITIZE),1)
+	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory fuzz
 	$(MAKE) --no-print-directory test-deploy
 endif
