@@ -72,12 +72,16 @@ if [ -n "${PROFILE_STAGE:-}" ]; then
 else
     set -- -a -g -F 499
 fi
+# the hypervisor's share (steal) and idle of the machine during the load
+stat_cpu () { awk '$1 == "cpu" { print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $5, $9 }' /proc/stat; }
+st0=$(stat_cpu)
 perf record -e cpu-clock "$@" -o "$ZH_TMP/perf.data" -- sleep "$SECS" >"$ZH_TMP/perf.log" 2>&1 &
 perf_pid=$!
 zh_register perf $perf_pid
 BENCH_AUTH=$API_KEY BENCH_MODE=now BENCH_TARGET="$RCV/p" timeout $((SECS + 60)) \
     wrk --timeout 10s -s "$LUA" -t2 -c64 -d"${SECS}s" "$ZH_API" >"$ZH_TMP/wrk.txt" 2>&1
 wait $perf_pid
+st1=$(stat_cpu)
 w=$(grep '^WRK ' "$ZH_TMP/wrk.txt") || zh_fail "wrk: $(tail -5 "$ZH_TMP/wrk.txt")"
 n=$(printf '%s\n' "$w" | tr ' ' '\n' | awk -F= '$1 == "items" { print $2 }')
 d=$(printf '%s\n' "$w" | tr ' ' '\n' | awk -F= '$1 == "duration_ms" { print $2 }')
@@ -89,6 +93,7 @@ m1=$(sch_metrics)
 echo
 echo "$w"
 awk -v n="$n" -v d="$d" -v g="$got" 'BEGIN { printf "accepted/s %.0f, delivered %d\n", n * 1000 / d, g }'
+echo "$st0 $st1" | awk '{ t = $4 - $1; printf "machine during the load: %.1f%% idle, %.1f%% stolen by the hypervisor\n", ($5 - $2) * 100 / t, ($6 - $3) * 100 / t }'
 echo "CPU per delivered message (µs, /proc, load and drain):"
 i=1
 for p in $pids; do

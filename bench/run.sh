@@ -193,6 +193,19 @@ cpu_ticks () {
     echo "$_ct"
 }
 
+# stat_cpu: total, idle and steal jiffies of the machine (/proc/stat)
+stat_cpu () {
+    awk '$1 == "cpu" { print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $5, $9 }' /proc/stat
+}
+
+# machine_share BEFORE AFTER COLUMN: idle (2) or stolen (3) share of the
+# machine between two stat_cpu readings, in percent. Steal is the time the
+# hypervisor gave this VM's vCPUs to others: a run with much of it measured a
+# slower machine, and both systems' runs are only comparable when it is low.
+machine_share () {
+    echo "$1 $2" | awk -v c="$3" '{ t = $4 - $1; v = (t > 0) ? ($(c + 3) - $c) * 100 / t : 0; printf "%.1f", v }'
+}
+
 rss_anon_kb () {
     awk '$1 == "RssAnon:" { print $2 }' "/proc/$1/status"
 }
@@ -252,10 +265,14 @@ scenario1 () {
     sys_start "$_s"
     _pids=$("$_s"_pids)
     _c0=$(cpu_ticks $_pids)
+    _m0=$(stat_cpu)
     _t0=$(zh_now_ms)
     _w=$(BENCH_MODE=now BENCH_TARGET="$RCV$_path" wrk_run "$ZH_TMP/s1_$_s.wrk" \
         -t2 -c64 -d"${SECONDS_}s")
     _t1=$(zh_now_ms)
+    _m1=$(stat_cpu)
+    kv "$_s" s1_idle_pct "$(machine_share "$_m0" "$_m1" 2)"
+    kv "$_s" s1_steal_pct "$(machine_share "$_m0" "$_m1" 3)"
     _n=$(field "$_w" items)
     zh_wait_until 300000 "[ \$(arrivals $_path) -ge $_n ]" ||
         zh_log "$_s: scenario 1: only $(arrivals $_path) of $_n delivered after 300 s"
@@ -292,8 +309,10 @@ scenario3 () {
     _s=$1
     _path=/s3/$_s
     sys_start "$_s"
+    _m0=$(stat_cpu)
     _w=$(BENCH_MODE=delay BENCH_RATE=$RATE BENCH_DELAY_MS=$DELAY_MS BENCH_THREADS=2 \
         BENCH_TARGET="$RCV$_path" wrk_run "$ZH_TMP/s3_$_s.wrk" -t2 -c32 -d"${SECONDS_}s")
+    kv "$_s" s3_steal_pct "$(machine_share "$_m0" "$(stat_cpu)" 3)"
     _n=$(field "$_w" items)
     zh_wait_until 120000 "[ \$(arrivals $_path) -ge $_n ]" ||
         zh_log "$_s: scenario 3: only $(arrivals $_path) of $_n delivered"
@@ -455,7 +474,7 @@ done
 
 # --- the table -------------------------------------------------------------------
 
-# rows: key|label|better (hi or lo)|ratio target (zhook's gain the issue
+# rows: key|label|better (hi, lo, or - for conditions of the run)|ratio target (zhook's gain the issue
 # asks for, - for none)|absolute target for zhook (<=N or >=N, - for none)
 table () {
     cat <<'ROWS'
@@ -467,12 +486,15 @@ s1_drain_ms|1 drain after load (ms)|lo|-|-
 s1_e2e_p50_ms|1 accept-to-arrival p50 (ms)|lo|-|-
 s1_e2e_p99_ms|1 accept-to-arrival p99 (ms)|lo|-|-
 s1_duplicates|1 duplicate deliveries|lo|-|-
+s1_idle_pct|1 machine idle during the load (%)|-|-|-
+s1_steal_pct|1 machine stolen by the hypervisor (%)|-|-|-
 s2_cpu_us_per_msg|2 CPU per delivered message (us)|lo|2|-
 s3_sent_per_s|3 offered rate (msg/s)|hi|-|-
 s3_late_p50_ms|3 lateness p50 (ms)|lo|-|-
 s3_late_p99_ms|3 lateness p99 (ms)|lo|-|<=5
 s3_late_max_ms|3 lateness max (ms)|lo|-|<=20
 s3_late_min_ms|3 lateness min (ms; < 0 is early)|hi|-|-
+s3_steal_pct|3 machine stolen by the hypervisor (%)|-|-|-
 s4_load_s|4 load time of the backlog (s)|lo|-|-
 s4_pending|4 pending messages|hi|-|-
 s4_accept_empty_per_s|4 accepted/s, empty store|hi|-|-
@@ -502,7 +524,7 @@ ROWS
         p=$(kv_get peer "$key")
         [ -z "$z$p" ] && continue
         gain=$(awk -v z="$z" -v p="$p" -v b="$better" -v t="$target" 'BEGIN {
-            if (z == "" || p == "" || z + 0 <= 0 || p + 0 <= 0) { print "-"; exit }
+            if (b == "-" || z == "" || p == "" || z + 0 <= 0 || p + 0 <= 0) { print "-"; exit }
             r = (b == "hi") ? z / p : p / z
             s = sprintf("%.2fx", r)
             if (t != "-") s = s (r >= t ? " ok" : " MISS")
