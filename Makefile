@@ -200,7 +200,7 @@ endif
 #   (tests/deploy/compose_smoke.sh; root). Exit 77 from the script = SKIPPED
 #   (engine cannot start), recorded in build/test-compose.status for .ci/run.
 test-deploy: deps-test
-	@$(MAKE) --no-print-directory SANITIZE= programs
+	@$(MAKE) --no-print-directory SANITIZE= programs k8s-validator
 	ZH_BIN=$(abspath bin) sh tests/deploy/check_compose.sh
 	sh tests/deploy/check_ldd.sh Dockerfile bin
 

@@ -3,11 +3,14 @@
 #
 #     sh tests/deploy/check_compose.sh [COMPOSE_FILE]     (ZH_BIN: the built programs, default bin/)
 #
+# Needs node and the npm packages of tests/deploy/package-lock.json under
+# build/npm-deploy (make k8s-validator; make test-deploy installs them).
+#
 # 1. `docker-compose config -q` (Debian's docker-compose 1.29: the compose
 #    schema, so misspelled keys and bad enum values are refused), alone and
 #    with .env.example.
-# 2. Policy on the resolved file, both ways (tests/deploy/compose_policy.py,
-#    with the python3-yaml docker-compose itself depends on): hardening of
+# 2. Policy on the resolved file, both ways (tests/deploy/compose_policy.mjs,
+#    with the yaml package of build/npm-deploy/node_modules): hardening of
 #    every service; secrets only as files, each one the service mounts, the
 #    CURVE keys paired with the scheduler's allowlist; the scheduler the only
 #    service with a volume, every bind mount read-only, no VOLUME in the
@@ -25,8 +28,10 @@ file=${1:-$root/compose/docker-compose.yml}
 dir=$(cd "$(dirname "$file")" && pwd)
 file=$dir/$(basename "$file")
 ZH_BIN=${ZH_BIN:-$root/bin}
-PY=/usr/bin/python3
+modules=$root/build/npm-deploy/node_modules
 command -v docker-compose >/dev/null 2>&1 || { echo "check_compose: docker-compose missing (apt-get install docker-compose)"; exit 1; }
+command -v node >/dev/null 2>&1 || { echo "check_compose: node missing (apt-get install nodejs)"; exit 1; }
+[ -f "$modules/yaml/package.json" ] || { echo "check_compose: $modules has no yaml package (make k8s-validator)"; exit 1; }
 for s in scheduler ingress deliverer; do
     [ -x "$ZH_BIN/zhook-$s" ] || { echo "check_compose: $ZH_BIN/zhook-$s is not built (make)"; exit 1; }
 done
@@ -42,7 +47,7 @@ check () {
         else
             _c_out=$(docker-compose -f "$_c_file" --env-file "$_c_with" config 2>&1)
         fi || { printf '%s\n' "$_c_out" | tail -3; return 1; }
-        printf '%s\n' "$_c_out" | "$PY" "$here/compose_policy.py" --compose "$_c_file" \
+        printf '%s\n' "$_c_out" | node "$here/compose_policy.mjs" --compose "$_c_file" \
             --env-example "$_c_env" --dockerfile "$2" --bin "$ZH_BIN" \
             --render "$1/nginx/render.sh" --prometheus "$1/prometheus/prometheus.yml" \
             --alerts "$1/prometheus/alerts.yml" || return 1
