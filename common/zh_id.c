@@ -2,11 +2,11 @@
 #include "common/zh_id.h"
 #include "common/zh_clock.h"
 
-#include <limits.h>
-#include <openssl/rand.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 
 static const char s_alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
@@ -14,19 +14,46 @@ static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
 static int64_t s_last_ms;
 static uint8_t s_last_rand[10];
 
-/* OpenSSL's DRBG (per thread, seeded and reseeded from the kernel) rather
- * than one getrandom(2) per call: ids, trace and span ids are made several
- * times per request, and the system call was most of their cost. */
+static int
+s_getrandom (uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t got = getrandom (p, n, 0);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += got;
+        n -= (size_t)got;
+    }
+    return 0;
+}
+
+/* The kernel's CSPRNG, read S_POOL bytes at a time into a pool per thread:
+ * ids, trace and span ids take 8 to 16 bytes several times per request,
+ * and one getrandom(2) each was a system call per use (OpenSSL's RAND_bytes
+ * is no better here: 3.0 takes a process-wide write lock on every call).
+ * Bytes are handed out once and wiped from the pool as they go; nothing
+ * here forks, so no two users ever see the same bytes. */
+#define S_POOL 256
+
+static _Thread_local uint8_t s_pool[S_POOL];
+static _Thread_local size_t s_pool_used = S_POOL; // bytes of s_pool handed out
+
 int
 zh_random_bytes (void *buf, size_t n)
 {
-    while (n > 0) {
-        int chunk = n > INT_MAX ? INT_MAX : (int)n;
-        if (RAND_bytes (buf, chunk) != 1)
+    if (n > S_POOL / 4)
+        return s_getrandom (buf, n);
+    if (n > S_POOL - s_pool_used) {
+        if (s_getrandom (s_pool, S_POOL) != 0)
             return -1;
-        buf = (uint8_t *)buf + chunk;
-        n -= (size_t)chunk;
+        s_pool_used = 0;
     }
+    memcpy (buf, s_pool + s_pool_used, n);
+    explicit_bzero (s_pool + s_pool_used, n);
+    s_pool_used += n;
     return 0;
 }
 

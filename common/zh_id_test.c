@@ -161,6 +161,26 @@ test_random (void **state)
     assert_true (zh_random_u64 () != zh_random_u64 () || zh_random_u64 () != zh_random_u64 ());
 }
 
+/* Small reads come from a pool per thread refilled from the kernel: across
+ * many refills no two reads are the same, and large reads bypass it. */
+static void
+test_random_pool (void **state)
+{
+    (void)state;
+    enum { N = 2000 };
+    static uint8_t seen[N][16];
+    for (int i = 0; i < N; i++) {
+        assert_int_equal (zh_random_bytes (seen[i], sizeof seen[i]), 0);
+        for (int j = 0; j < i; j++)
+            assert_memory_not_equal (seen[i], seen[j], sizeof seen[i]);
+    }
+    uint8_t big[4096], zero[4096];
+    memset (big, 0, sizeof big);
+    memset (zero, 0, sizeof zero);
+    assert_int_equal (zh_random_bytes (big, sizeof big), 0);
+    assert_memory_not_equal (big, zero, sizeof big);
+}
+
 int zh_id_test (void);
 
 int
@@ -173,6 +193,7 @@ zh_id_test (void)
         cmocka_unit_test (test_time_prefix),
         cmocka_unit_test (test_threads_unique),
         cmocka_unit_test (test_random),
+        cmocka_unit_test (test_random_pool),
     };
     return cmocka_run_group_tests_name ("zh_id_test", tests, NULL, NULL);
 }

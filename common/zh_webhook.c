@@ -11,6 +11,7 @@
  *  one buffer (Ed25519 signs in one shot: there is no streaming EdDSA), at
  *  the price of one copy of the body. */
 #include "common/zh_webhook.h"
+#include "common/zh_digest.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -208,7 +209,7 @@ static int
 s_hmac (const s_key_t *key, const unsigned char *msg, size_t size, unsigned char *mac)
 {
     unsigned int len = 0;
-    if (!HMAC (EVP_sha256 (), key->key, (int)key->len, msg, size, mac, &len) || len != S_HMAC_LEN)
+    if (!HMAC (zh_sha256_md (), key->key, (int)key->len, msg, size, mac, &len) || len != S_HMAC_LEN)
         return -1;
     return 0;
 }

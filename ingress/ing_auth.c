@@ -6,6 +6,7 @@
  *  simplest scheme with no use-after-free: the writer waits for them, and
  *  the old table is freed after the swap, outside the lock. */
 #include "ingress/ing_auth.h"
+#include "common/zh_digest.h"
 #include "common/zh_log.h"
 
 #include <errno.h>
@@ -308,7 +309,7 @@ ing_auth_check (ing_auth_t *self, const char *authorization, char tenant[ING_TEN
         return false;
     unsigned char hash[32];
     unsigned int hlen = 0;
-    if (!EVP_Digest (key, n, hash, &hlen, EVP_sha256 (), NULL) || hlen != sizeof hash)
+    if (!EVP_Digest (key, n, hash, &hlen, zh_sha256_md (), NULL) || hlen != sizeof hash)
         return false;
     /* every entry is compared: the time taken does not depend on which matched */
     bool found = false;
@@ -362,7 +363,7 @@ ing_auth_hash_line (const char *key, size_t key_size, const char *tenant, char *
         return -1;
     unsigned char hash[32];
     unsigned int hlen = 0;
-    if (!EVP_Digest (key, key_size, hash, &hlen, EVP_sha256 (), NULL) || hlen != sizeof hash)
+    if (!EVP_Digest (key, key_size, hash, &hlen, zh_sha256_md (), NULL) || hlen != sizeof hash)
         return -1;
     static const char digits[] = "0123456789abcdef";
     size_t len = strlen (name);

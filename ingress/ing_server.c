@@ -7,6 +7,7 @@
  *  the scheduler, bounded by ZHOOK_REQUEST_TIMEOUT_MS. */
 #include "ingress/ing_server.h"
 #include "common/zh_clock.h"
+#include "common/zh_digest.h"
 #include "common/zh_defaults.h"
 #include "common/zh_id.h"
 #include "common/zh_log.h"
@@ -614,7 +615,7 @@ s_fill_submit (s_req_t *req, proto_submit_t *submit, const char *idem, const cha
     if (idem) {
         unsigned int n = 0;
         if (!(submit->idem_key = strdup (idem)) ||
-            !EVP_Digest (body, size, submit->idem_hash, &n, EVP_sha256 (), NULL) || n != 32)
+            !EVP_Digest (body, size, submit->idem_hash, &n, zh_sha256_md (), NULL) || n != 32)
             return -1;
     }
     return 0;

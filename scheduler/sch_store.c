@@ -7,6 +7,7 @@
  *  the flow-control budget never scan the store. */
 #include "scheduler/sch_store.h"
 #include "scheduler/sch_limit.h"
+#include "common/zh_digest.h"
 #include "common/zh_id.h"
 #include "common/zh_log.h"
 #include "common/zh_trace.h"
@@ -694,7 +695,7 @@ s_order_prefix (sch_store_t *self, const proto_record_t *rec, uint8_t *out)
     const char *tenant = rec->tenant ? rec->tenant : "";
     EVP_MD_CTX *ctx = EVP_MD_CTX_new ();
     unsigned int len = 0;
-    bool ok = ctx && EVP_DigestInit_ex (ctx, EVP_sha256 (), NULL) == 1 &&
+    bool ok = ctx && EVP_DigestInit_ex (ctx, zh_sha256_md (), NULL) == 1 &&
               EVP_DigestUpdate (ctx, tenant, strlen (tenant) + 1) == 1 &&
               EVP_DigestUpdate (ctx, scope, strlen (scope) + 1) == 1 &&
               EVP_DigestUpdate (ctx, rec->ordering_key, strlen (rec->ordering_key)) == 1 &&
