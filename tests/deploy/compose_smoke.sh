@@ -239,28 +239,27 @@ done
 # An image VOLUME would show here as an anonymous writable volume.
 for c in $(compose ps -q); do
     svc=$($DOCKER inspect -f '{{index .Config.Labels "com.docker.compose.service"}}' "$c")
-    $DOCKER inspect -f '{{json .Mounts}}' "$c" >"$work/mounts.json"
-    /usr/bin/python3 - "$svc" "${project}_zhook-data" "$work/mounts.json" <<'PYEOF' || fail "mounts of the $svc container: $(cat "$work/mounts.json")"
-import json, sys
-svc, volume, path = sys.argv[1:]
-mounts = json.load(open(path)) or []
-bad = []
-vols = [m for m in mounts if m.get("Type") == "volume"]
-if svc == "scheduler":
-    if len(vols) != 1 or vols[0].get("Name") != volume or vols[0].get("Destination") != "/var/lib/zhook" \
-            or vols[0].get("RW") is not True:
-        bad.append("the scheduler must have exactly one volume, %s at /var/lib/zhook, writable: %s" % (volume, vols))
-elif vols:
-    bad.append("%s has a volume (only the scheduler may): %s" % (svc, vols))
-for m in mounts:
-    if m.get("Type") == "bind" and m.get("RW"):
-        bad.append("writable bind mount %s -> %s" % (m.get("Source"), m.get("Destination")))
-    if m.get("Type") not in ("bind", "volume"):
-        bad.append("mount of type %s at %s" % (m.get("Type"), m.get("Destination")))
-for b in bad:
-    print("compose-smoke: " + b)
-sys.exit(1 if bad else 0)
-PYEOF
+    # one line per mount: type name destination rw source
+    $DOCKER inspect -f '{{range .Mounts}}{{.Type}} {{if .Name}}{{.Name}}{{else}}-{{end}} {{.Destination}} {{.RW}} {{.Source}}{{"\n"}}{{end}}' \
+        "$c" >"$work/mounts.txt"
+    awk -v svc="$svc" -v volume="${project}_zhook-data" '
+        NF == 0 { next }
+        $1 == "volume" {
+            vols++
+            if (svc != "scheduler")
+                bad[++n] = svc " has a volume (only the scheduler may): " $2 " at " $3
+            else if ($2 != volume || $3 != "/var/lib/zhook" || $4 != "true")
+                bad[++n] = "the scheduler must have exactly one volume, " volume " at /var/lib/zhook, writable: " $0
+            next
+        }
+        $1 == "bind" { if ($4 == "true") bad[++n] = "writable bind mount " $5 " -> " $3; next }
+        { bad[++n] = "mount of type " $1 " at " $3 }
+        END {
+            if (svc == "scheduler" && vols != 1)
+                bad[++n] = "the scheduler must have exactly one volume, " volume ", has " vols + 0
+            for (i = 1; i <= n; i++) print "compose-smoke: " bad[i]
+            exit (n > 0)
+        }' "$work/mounts.txt" || fail "mounts of the $svc container: $(cat "$work/mounts.txt")"
 done
 vols=$($DOCKER volume ls -q --filter "label=com.docker.compose.project=$project" | sort | tr '\n' ' ')
 [ "$vols" = "${project}_zhook-data " ] || fail "volumes of the project: '$vols', expected only ${project}_zhook-data"

@@ -5,15 +5,18 @@
 # messages, 1 delayed by 500 ms, a batch of 10 and one event to one subscription
 # (17 deliveries answered 204), plus one message to a 500 location (retried until
 # max_attempts=3) and one to a 410 location (exactly 1 attempt). Prints PASS or
-# FAIL; bounded to well under 60 s. Needs redis-server, nginx, curl, python3, node.
+# FAIL; bounded to well under 60 s. Needs redis-server, nginx, curl, node and
+# zhook's bin/zh_freeport (make tools).
 #
 #     sh smoke.sh        (SMOKE_KEEP=1 keeps the temp dir and its logs)
 DIR=$(cd "$(dirname "$0")" && pwd)
 cd "$DIR" || exit 1
 
 now_ms() { date +%s%3N; }
+# bin/zh_freeport from the zhook build (make tools): a free port on 127.0.0.1
+FREEPORT=$DIR/../../../bin/zh_freeport
 free_port() {
-    python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'
+    "$FREEPORT" 1
 }
 fail() {
     echo "FAIL: $*"
@@ -25,6 +28,7 @@ fail() {
 [ -d node_modules ] || npm install --no-audit --no-fund >/dev/null 2>&1 || { echo "FAIL: npm install"; exit 1; }
 command -v redis-server >/dev/null || { echo "FAIL: redis-server is not installed"; exit 1; }
 [ -x /usr/sbin/nginx ] || { echo "FAIL: /usr/sbin/nginx is not installed"; exit 1; }
+[ -x "$FREEPORT" ] || { echo "FAIL: $FREEPORT missing (make tools at the top)"; exit 1; }
 
 TMP=$(mktemp -d /tmp/bullmq-smoke.XXXXXX) || exit 1
 PIDS=""
