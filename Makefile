@@ -137,7 +137,8 @@ $(OPENAPI_VALIDATOR): tests/openapi/package.json tests/openapi/package-lock.json
 openapi-validator: $(OPENAPI_VALIDATOR)
 
 # Test-only npm packages (tests/deploy/): kubernetes-models + yaml for
-# tests/deploy/k8s_validate.mjs, installed from the lock file under build/npm-deploy.
+# tests/deploy/k8s_validate.mjs (yaml also for compose_policy.mjs), installed
+# from the lock file under build/npm-deploy.
 # k8s-validate: every k8s/ object against the Kubernetes schemas with a strict
 # unknown-field check, consistency with bin/zhook-* --help, and mutated copies rejected.
 K8S_VALIDATOR := build/npm-deploy/node_modules/kubernetes-models/package.json
