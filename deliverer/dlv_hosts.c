@@ -38,6 +38,8 @@ typedef struct {
     s_entry_t *head, *tail;
 } s_list_t;
 
+#define S_MEMO 64 /* URLs whose origin is remembered */
+
 struct _dlv_hosts_t {
     uint32_t host_concurrency; // 0 = no cap
     uint32_t circuit_failures; // 0 = circuits never open
@@ -50,6 +52,10 @@ struct _dlv_hosts_t {
     s_list_t lists[S_LISTS];
     uint64_t seed; // hash seed
     uint64_t rng; // splitmix64 state for jitter
+    struct {
+        char *url; // a URL seen recently, or NULL
+        char *origin; // its dlv_hosts_origin
+    } memo[S_MEMO]; // direct-mapped by URL hash: bounded, S_MEMO URLs at most
 };
 
 /* --- helpers ---------------------------------------------------------------- */
@@ -239,6 +245,10 @@ dlv_hosts_destroy (dlv_hosts_t **self_p)
             e = next;
         }
     }
+    for (size_t i = 0; i < S_MEMO; i++) {
+        free (self->memo[i].url);
+        free (self->memo[i].origin);
+    }
     free (self->buckets);
     free (self);
     *self_p = NULL;
@@ -267,6 +277,27 @@ out:
     curl_free (host);
     curl_free (port);
     curl_url_cleanup (u);
+    return origin;
+}
+
+const char *
+dlv_hosts_origin_of (dlv_hosts_t *self, const char *url)
+{
+    if (!url)
+        return NULL;
+    size_t i = (size_t)(s_hash (self, url) % S_MEMO);
+    if (self->memo[i].url && strcmp (self->memo[i].url, url) == 0)
+        return self->memo[i].origin;
+    char *origin = dlv_hosts_origin (url);
+    char *copy = origin ? strdup (url) : NULL;
+    if (!copy) {
+        free (origin);
+        return NULL;
+    }
+    free (self->memo[i].url);
+    free (self->memo[i].origin);
+    self->memo[i].url = copy;
+    self->memo[i].origin = origin;
     return origin;
 }
 

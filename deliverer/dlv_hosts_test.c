@@ -51,6 +51,31 @@ test_origin (void **state)
     s_origin_is (NULL, NULL);
 }
 
+/* The memo answers as dlv_hosts_origin does, for more URLs than it holds
+ * (collisions replace entries, never mix them up). */
+static void
+test_origin_memo (void **state)
+{
+    (void)state;
+    dlv_hosts_t *h = dlv_hosts_new (0, 0, 1000, 0, 7);
+    assert_non_null (h);
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < 300; i++) {
+            char url[64], want[64];
+            snprintf (url, sizeof url, "https://h%d.example:%d/p%d?q=1", i, 1000 + i, round);
+            snprintf (want, sizeof want, "https://h%d.example:%d", i, 1000 + i);
+            const char *o = dlv_hosts_origin_of (h, url);
+            assert_non_null (o);
+            assert_string_equal (o, want);
+            /* asked again at once: the memo's own entry */
+            assert_ptr_equal (dlv_hosts_origin_of (h, url), o);
+        }
+    assert_null (dlv_hosts_origin_of (h, "not a url"));
+    assert_null (dlv_hosts_origin_of (h, NULL));
+    assert_string_equal (dlv_hosts_origin_of (h, "http://A.example/x"), "http://a.example:80");
+    dlv_hosts_destroy (&h);
+}
+
 static void
 test_host_concurrency (void **state)
 {
@@ -272,9 +297,10 @@ int
 dlv_hosts_test (void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_origin),        cmocka_unit_test (test_host_concurrency),
-        cmocka_unit_test (test_circuit_cycle), cmocka_unit_test (test_circuit_off),
-        cmocka_unit_test (test_outcome),       cmocka_unit_test (test_bounded_memory),
+        cmocka_unit_test (test_origin),           cmocka_unit_test (test_origin_memo),
+        cmocka_unit_test (test_host_concurrency), cmocka_unit_test (test_circuit_cycle),
+        cmocka_unit_test (test_circuit_off),      cmocka_unit_test (test_outcome),
+        cmocka_unit_test (test_bounded_memory),
     };
     return cmocka_run_group_tests_name ("dlv_hosts_test", tests, NULL, NULL);
 }

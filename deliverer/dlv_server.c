@@ -215,7 +215,7 @@ s_heartbeat (dlv_server_t *self)
 static void
 s_host_release (dlv_server_t *self, const char *url, dlv_hosts_outcome_t outcome)
 {
-    char *origin = dlv_hosts_origin (url);
+    const char *origin = dlv_hosts_origin_of (self->hosts, url);
     if (!origin)
         return; /* not tracked at start either */
     dlv_hosts_change_t change =
@@ -226,7 +226,6 @@ s_host_release (dlv_server_t *self, const char *url, dlv_hosts_outcome_t outcome
     else if (change == DLV_HOSTS_CLOSED)
         zh_info ("circuit closed", "s:destination", origin, NULL);
     zh_gauge_set (self->m_open_circuits, (int64_t)dlv_hosts_open_count (self->hosts));
-    free (origin);
 }
 
 /* Sends d back at once as "deferred": not an attempt, no slot taken. */
@@ -333,12 +332,11 @@ s_take_dispatch (dlv_server_t *self)
         return;
     }
     /* an unparsable URL is not tracked: curl fails the attempt itself */
-    char *origin = dlv_hosts_origin (d->url);
+    const char *origin = dlv_hosts_origin_of (self->hosts, d->url);
     if (origin) {
         int64_t wait_ms = 0;
         dlv_hosts_verdict_t verdict =
             dlv_hosts_acquire (self->hosts, origin, zh_clock_mono_ms (), &wait_ms);
-        free (origin);
         if (verdict != DLV_HOSTS_GO) {
             s_defer (self, d, verdict, wait_ms);
             zh_gauge_set (self->m_open_circuits, (int64_t)dlv_hosts_open_count (self->hosts));
