@@ -534,16 +534,22 @@ s_decode_map (const proto_class_t *cls, const msgpack_object *o, void *obj, bool
     if (o->type != MSGPACK_OBJECT_MAP)
         return PROTO_EMALFORMED;
     uint64_t seen = 0;
+    size_t next = 0; /* the field after the last one found: encoders write table order */
     for (size_t k = 0; k < o->via.map.size; k++) {
         const msgpack_object_kv *kv = &o->via.map.ptr[k];
         if (top && (s_text_is (&kv->key, "t") || s_text_is (&kv->key, "v")))
             continue; /* checked by s_check_header */
-        size_t i;
-        for (i = 0; i < cls->field_count; i++)
-            if (s_text_is (&kv->key, cls->fields[i].key))
+        size_t i = cls->field_count;
+        for (size_t n = 0; n < cls->field_count; n++) {
+            size_t j = (next + n) % cls->field_count;
+            if (s_text_is (&kv->key, cls->fields[j].key)) {
+                i = j;
                 break;
+            }
+        }
         if (i == cls->field_count)
             continue; /* unknown key: newer writers may add fields */
+        next = i + 1;
         const proto_field_t *f = &cls->fields[i];
         if (seen & ((uint64_t)1 << i))
             return PROTO_EMALFORMED;
