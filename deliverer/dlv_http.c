@@ -2,8 +2,9 @@
  *
  *  Slots are a fixed array of `concurrency` entries with a stack of free
  *  indices; an easy handle is created the first time its slot is used and
- *  then reset and reused, so a steady load allocates only the header list
- *  and the (capped) response body per attempt. The SSRF guard
+ *  then reused with the options all attempts share (set once; each attempt
+ *  sets only URL, timeout, body and headers), so a steady load allocates
+ *  only the header list and the (capped) response body per attempt. The SSRF guard
  *  (common/zh_netguard) sits in CURLOPT_OPENSOCKETFUNCTION, which sees every
  *  resolved address before any SYN is sent, so a DNS answer that changes
  *  between check and connect cannot slip past it.
@@ -720,6 +721,46 @@ s_child_span (proto_dispatch_t *d)
     }
 }
 
+/* A slot's easy handle with every option that is the same for all its
+ * attempts: set once, not reset and set again per attempt (curl_easy_reset
+ * and twenty setopts, several copying strings, were a good part of an
+ * attempt's cost). dlv_http_start sets what differs: URL, timeout, body,
+ * headers. NULL when curl refuses. */
+static CURL *
+s_easy_new (dlv_http_t *self, s_slot_t *slot)
+{
+    CURL *e = curl_easy_init ();
+    if (!e)
+        return NULL;
+    if (curl_easy_setopt (e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
+        curl_easy_setopt (e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") != CURLE_OK ||
+        curl_easy_setopt (e, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
+        curl_easy_setopt (e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+        curl_easy_setopt (e, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
+        curl_easy_setopt (e, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
+        /* "" also keeps curl from reading proxies from the environment */
+        curl_easy_setopt (e, CURLOPT_PROXY, self->proxy ? self->proxy : "") != CURLE_OK ||
+        curl_easy_setopt (e, CURLOPT_NOPROXY, "") != CURLE_OK ||
+        curl_easy_setopt (e, CURLOPT_PROXY_SSL_VERIFYPEER, 1L) != CURLE_OK ||
+        curl_easy_setopt (e, CURLOPT_PROXY_SSL_VERIFYHOST, 2L) != CURLE_OK ||
+        curl_easy_setopt (e, CURLOPT_POST, 1L) != CURLE_OK ||
+        curl_easy_setopt (e, CURLOPT_USERAGENT, self->user_agent) != CURLE_OK ||
+        curl_easy_setopt (e, CURLOPT_WRITEFUNCTION, s_on_body) != CURLE_OK ||
+        curl_easy_setopt (e, CURLOPT_WRITEDATA, slot) != CURLE_OK ||
+        curl_easy_setopt (e, CURLOPT_HEADERFUNCTION, s_on_header) != CURLE_OK ||
+        curl_easy_setopt (e, CURLOPT_HEADERDATA, slot) != CURLE_OK ||
+        curl_easy_setopt (e, CURLOPT_PRIVATE, slot) != CURLE_OK ||
+        /* through a proxy every socket goes to the proxy: the destination
+         * is checked by s_proxy_precheck instead */
+        (!self->proxy &&
+         (curl_easy_setopt (e, CURLOPT_OPENSOCKETFUNCTION, s_on_open_socket) != CURLE_OK ||
+          curl_easy_setopt (e, CURLOPT_OPENSOCKETDATA, slot) != CURLE_OK))) {
+        curl_easy_cleanup (e);
+        return NULL;
+    }
+    return e;
+}
+
 int
 dlv_http_start (dlv_http_t *self, proto_dispatch_t **dispatch_p)
 {
@@ -728,13 +769,8 @@ dlv_http_start (dlv_http_t *self, proto_dispatch_t **dispatch_p)
         return -1;
     uint32_t index = self->free_stack[self->free_count - 1];
     s_slot_t *slot = &self->slots[index];
-    if (!slot->easy) {
-        slot->easy = curl_easy_init ();
-        if (!slot->easy)
-            return -1;
-    }
-    else
-        curl_easy_reset (slot->easy);
+    if (!slot->easy && !(slot->easy = s_easy_new (self, slot)))
+        return -1;
     self->free_count--;
     slot->dispatch = *dispatch_p;
     *dispatch_p = NULL;
@@ -753,37 +789,14 @@ dlv_http_start (dlv_http_t *self, proto_dispatch_t **dispatch_p)
     }
     static const char empty[] = "";
     CURL *e = slot->easy;
+    /* what differs between attempts; the rest was set once (s_easy_new) */
     if (curl_easy_setopt (e, CURLOPT_URL, d->url) != CURLE_OK ||
-        curl_easy_setopt (e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
-        curl_easy_setopt (e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") != CURLE_OK ||
-        curl_easy_setopt (e, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
-        curl_easy_setopt (e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-        curl_easy_setopt (e, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
-        curl_easy_setopt (e, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
-        /* "" also keeps curl from reading proxies from the environment */
-        curl_easy_setopt (e, CURLOPT_PROXY, self->proxy ? self->proxy : "") != CURLE_OK ||
-        curl_easy_setopt (e, CURLOPT_NOPROXY, "") != CURLE_OK ||
-        curl_easy_setopt (e, CURLOPT_PROXY_SSL_VERIFYPEER, 1L) != CURLE_OK ||
-        curl_easy_setopt (e, CURLOPT_PROXY_SSL_VERIFYHOST, 2L) != CURLE_OK ||
         curl_easy_setopt (e, CURLOPT_TIMEOUT_MS, (long)d->timeout_ms) != CURLE_OK ||
-        curl_easy_setopt (e, CURLOPT_POST, 1L) != CURLE_OK ||
         curl_easy_setopt (e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)d->payload_size) !=
             CURLE_OK ||
         curl_easy_setopt (e, CURLOPT_POSTFIELDS, d->payload ? (const char *)d->payload : empty) !=
             CURLE_OK ||
-        curl_easy_setopt (e, CURLOPT_HTTPHEADER, slot->headers) != CURLE_OK ||
-        curl_easy_setopt (e, CURLOPT_USERAGENT, self->user_agent) != CURLE_OK ||
-        curl_easy_setopt (e, CURLOPT_WRITEFUNCTION, s_on_body) != CURLE_OK ||
-        curl_easy_setopt (e, CURLOPT_WRITEDATA, slot) != CURLE_OK ||
-        curl_easy_setopt (e, CURLOPT_HEADERFUNCTION, s_on_header) != CURLE_OK ||
-        curl_easy_setopt (e, CURLOPT_HEADERDATA, slot) != CURLE_OK ||
-        curl_easy_setopt (e, CURLOPT_PRIVATE, slot) != CURLE_OK)
-        goto refuse;
-    /* through a proxy every socket goes to the proxy: the destination is
-     * checked by s_proxy_precheck instead */
-    if (!self->proxy &&
-        (curl_easy_setopt (e, CURLOPT_OPENSOCKETFUNCTION, s_on_open_socket) != CURLE_OK ||
-         curl_easy_setopt (e, CURLOPT_OPENSOCKETDATA, slot) != CURLE_OK))
+        curl_easy_setopt (e, CURLOPT_HTTPHEADER, slot->headers) != CURLE_OK)
         goto refuse;
     if (self->proxy) {
         s_precheck_t pre = s_proxy_precheck (self, slot);
