@@ -3,6 +3,7 @@
 #
 #     make && make tools && sh bench/run.sh            # every scenario, both systems
 #     BENCH_SYSTEMS=zhook BENCH_SCENARIOS="1 3" sh bench/run.sh
+#     BENCH_DELIVERERS=2 sh bench/run.sh               # two deliverers of 32
 #
 # Scenarios (SCENARIOS below; 2 is measured during 1):
 #   1  ingest and delivery: wrk -t2 -c64 for BENCH_SECONDS (15) of immediate
@@ -21,9 +22,9 @@
 # its arrival clock beside the X-Due-At header the load sets per message
 # (bench/receiver/nginx.conf.in); the load is wrk with bench/wrk/zh.lua
 # (LuaJIT FFI clock; a paced open-loop mode is the fixed-rate generator).
-# zhook runs as in production: auth on, CURVE on, default retry policy, two
-# deliverers of ZHOOK_CONCURRENCY=32 (64 in flight, as the peer's worker),
-# logs at warn. The peer is bench/peers/bullmq (its README states its
+# zhook runs as in production: auth on, CURVE on, default retry policy,
+# BENCH_DELIVERERS (1) deliverers sharing 64 attempts in flight (as the
+# peer's one worker of concurrency 64), logs at warn. The peer is bench/peers/bullmq (its README states its
 # settings: Redis appendonly yes, appendfsync everysec). Each scenario starts
 # each system on an empty store. Everything listens on 127.0.0.1 on free
 # ports, lives in one private temp dir, is bounded in time and is stopped by
@@ -42,6 +43,14 @@ PENDING=${BENCH_PENDING:-1000000}
 SUBS=${BENCH_SUBS:-1000}
 EVENTS=${BENCH_EVENTS:-5}
 SYSTEMS=${BENCH_SYSTEMS:-zhook peer}
+# zhook's deliverers: BENCH_DELIVERERS processes sharing 64 attempts in
+# flight; one by default, process for process like the peer (one API, one
+# worker of concurrency 64, one Redis: one ingress, one deliverer of 64, one
+# scheduler)
+DELIVERERS=${BENCH_DELIVERERS:-1}
+case $DELIVERERS in 1 | 2 | 4) ;; *) echo "bench: BENCH_DELIVERERS must be 1, 2 or 4" >&2; exit 2 ;; esac
+DLV_CONC=$((64 / DELIVERERS))
+DLV_NAMES=$(echo a b c d | cut -d' ' -f1-"$DELIVERERS")
 SCENARIOS=${BENCH_SCENARIOS:-1 3 4 5}
 PEER_DIR=$ZH_ROOT/bench/peers/bullmq
 LUA=$ZH_ROOT/bench/wrk/zh.lua
@@ -125,23 +134,25 @@ zhook_start () {
     ZH_SCH_ENV="ZHOOK_LOG_LEVEL=warn ZHOOK_HEARTBEAT_MS=1000 ZHOOK_MAX_ATTEMPTS=8 \
 ZHOOK_TIMEOUT_MS=10000 ZHOOK_RETRY_BASE_MS=1000 ZHOOK_RETRY_MAX_MS=3600000 \
 ZHOOK_LEASE_MARGIN_MS=5000 ZHOOK_DELIVERER_TIMEOUT_MS=3000"
-    ZH_DLV_ENV="ZHOOK_LOG_LEVEL=warn ZHOOK_CONCURRENCY=32 ZHOOK_HOST_CONCURRENCY=32 \
+    ZH_DLV_ENV="ZHOOK_LOG_LEVEL=warn ZHOOK_CONCURRENCY=$DLV_CONC ZHOOK_HOST_CONCURRENCY=$DLV_CONC \
 ZHOOK_ALLOW_PRIVATE_TARGETS=1"
     ZH_ING_ENV="ZHOOK_LOG_LEVEL=warn ZHOOK_AUTH=on ZHOOK_API_KEYS_FILE=$ZH_TMP/api_keys.txt \
 ZHOOK_HTTP_THREADS=80 ZHOOK_REQUEST_TIMEOUT_MS=5000"
-    zh_start_pipeline a b
+    zh_start_pipeline $DLV_NAMES
     SYS_API=$ZH_API
     SYS_AUTH=$API_KEY
 }
 
 zhook_stop () {
-    for s in ingress deliverer_a deliverer_b scheduler; do
+    for s in ingress $(for d in $DLV_NAMES; do printf 'deliverer_%s ' "$d"; done) scheduler; do
         zh_stop "$s" 15000
     done
 }
 
 zhook_pids () {
-    echo "$(zh_pid scheduler) $(zh_pid deliverer_a) $(zh_pid deliverer_b) $(zh_pid ingress)"
+    _zp="$(zh_pid scheduler) $(zh_pid ingress)"
+    for _d in $DLV_NAMES; do _zp="$_zp $(zh_pid "deliverer_$_d")"; done
+    echo "$_zp"
 }
 
 redis_start () {
