@@ -369,8 +369,12 @@ sch_server_new (const sch_config_t *cfg)
     /* replies and dispatches still queued at a stop get this long to leave,
      * within the shutdown grace */
     int linger = cfg->shutdown_grace_ms < S_LINGER_MS ? (int)cfg->shutdown_grace_ms : S_LINGER_MS;
-    self->publish =
-        s_socket (self->curve, ZMQ_PUB, cfg->publish_endpoint, "publish", S_PUBLISH_SNDHWM, linger);
+    /* XPUB: a subscriber's arrival is a frame here, answered with a
+     * heartbeat at once (an ingress is ready only after a heartbeat over
+     * its current connection, see ing_bridge.c: without this it would wait
+     * a heartbeat interval after every scheduler restart) */
+    self->publish = s_socket (self->curve, ZMQ_XPUB, cfg->publish_endpoint, "publish",
+                              S_PUBLISH_SNDHWM, linger);
     self->results =
         s_socket (self->curve, ZMQ_PULL, cfg->results_endpoint, "results", S_RESULTS_RCVHWM, 0);
     self->dispatch = zsock_new (ZMQ_PUSH);
@@ -390,7 +394,9 @@ sch_server_new (const sch_config_t *cfg)
     }
     if (!self->submit || !self->publish || !self->results || !self->dispatch)
         goto fail;
-    self->poller = zpoller_new (self->submit, self->results, NULL);
+    /* every subscription comes up, also one a second ingress repeats */
+    zsock_set_xpub_verbose (self->publish, 1);
+    self->poller = zpoller_new (self->submit, self->results, self->publish, NULL);
     if (!self->poller)
         goto fail;
     self->ops = zh_ops_new (cfg->ops_listen, self->metrics, s_ready, self);
@@ -1334,6 +1340,22 @@ s_purge_step (sch_server_t *self, int64_t now_mono)
 
 /* --- the loop --------------------------------------------------------------------- */
 
+/* Reads the subscription frames XPUB hands up ([1][topic] joins, [0][topic]
+ * leaves); true when someone subscribed to the heartbeats. */
+static bool
+s_subscribers_joined (sch_server_t *self)
+{
+    bool joined = false;
+    zmq_msg_t msg;
+    for (int i = 0; i < 1000 && s_recv (self->publish, &msg); i++) {
+        const uint8_t *p = zmq_msg_data (&msg);
+        size_t n = zmq_msg_size (&msg);
+        joined |= n == 3 && p[0] == 1 && p[1] == 'h' && p[2] == 'b';
+        zmq_msg_close (&msg);
+    }
+    return joined;
+}
+
 static int64_t
 s_min (int64_t a, int64_t b)
 {
@@ -1357,6 +1379,8 @@ sch_server_run (sch_server_t *self)
         if (now_mono >= self->next_reader_mono)
             s_reader_check (self, now_mono);
 
+        if (s_subscribers_joined (self))
+            s_heartbeat (self, now_mono);
         bool more = s_turn (self, due_ms, lease_ms, true);
 
         /* how long nothing is due: heartbeat, purge, first due key (with
