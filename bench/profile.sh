@@ -18,6 +18,7 @@ ZH_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ZH_BIN=${ZH_BIN:-$ZH_ROOT/bin}
 ZH_KEEP=${ZH_KEEP:-0}
 . "$ZH_ROOT/tests/e2e/lib.sh"
+. "$ZH_ROOT/bench/lib.sh"
 ZH_TEST=profile
 
 SECS=${PROFILE_SECONDS:-15}
@@ -33,26 +34,14 @@ done
 zh_setup
 set -- $("$ZH_BIN/zh_freeport" 1)
 RCV_PORT=$1
-RCV=http://127.0.0.1:$RCV_PORT
 API_KEY="zhk_profile_$(date +%s%N)"
 zh_api_keys "$ZH_TMP/api_keys.txt" "bench=$API_KEY"
 
-mkdir -p "$ZH_TMP/rcv"
-sed -e "s#@DIR@#$ZH_TMP/rcv#g" -e "s#@PORT@#$RCV_PORT#g" \
-    "$ZH_ROOT/bench/receiver/nginx.conf.in" >"$ZH_TMP/rcv/nginx.conf"
-/usr/sbin/nginx -p "$ZH_TMP/rcv" -c "$ZH_TMP/rcv/nginx.conf" -e "$ZH_TMP/rcv/nginx.error.log" \
-    >>"$ZH_TMP/nginx.log" 2>&1 &
-zh_register receiver $!
-zh_wait_http "$RCV/ping" 204 5000 || zh_fail "nginx receiver did not start"
+bench_receiver "$RCV_PORT"
 
-# the same settings as bench/run.sh's zhook_start
-ZH_SCH_ENV="ZHOOK_LOG_LEVEL=warn ZHOOK_HEARTBEAT_MS=1000 ZHOOK_MAX_ATTEMPTS=8 \
-ZHOOK_TIMEOUT_MS=10000 ZHOOK_RETRY_BASE_MS=1000 ZHOOK_RETRY_MAX_MS=3600000 \
-ZHOOK_LEASE_MARGIN_MS=5000 ZHOOK_DELIVERER_TIMEOUT_MS=3000"
-ZH_DLV_ENV="ZHOOK_LOG_LEVEL=warn ZHOOK_CONCURRENCY=32 ZHOOK_HOST_CONCURRENCY=32 \
-ZHOOK_ALLOW_PRIVATE_TARGETS=1"
-ZH_ING_ENV="ZHOOK_LOG_LEVEL=warn ZHOOK_AUTH=on ZHOOK_API_KEYS_FILE=$ZH_TMP/api_keys.txt \
-ZHOOK_HTTP_THREADS=80 ZHOOK_REQUEST_TIMEOUT_MS=5000 ${PROFILE_ING_ENV:-}"
+# the same settings as bench/run.sh's zhook_start (two deliverers of 32 here)
+bench_zhook_env "$ZH_TMP/api_keys.txt" 32
+ZH_ING_ENV="$ZH_ING_ENV ${PROFILE_ING_ENV:-}"
 zh_start_pipeline a b
 
 pids="$(zh_pid scheduler) $(zh_pid deliverer_a) $(zh_pid deliverer_b) $(zh_pid ingress)"
@@ -73,7 +62,6 @@ else
     set -- -a -g -F 499
 fi
 # the hypervisor's share (steal) and idle of the machine during the load
-stat_cpu () { awk '$1 == "cpu" { print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $5, $9 }' /proc/stat; }
 st0=$(stat_cpu)
 perf record -e cpu-clock "$@" -o "$ZH_TMP/perf.data" -- sleep "$SECS" >"$ZH_TMP/perf.log" 2>&1 &
 perf_pid=$!
@@ -93,7 +81,7 @@ m1=$(sch_metrics)
 echo
 echo "$w"
 awk -v n="$n" -v d="$d" -v g="$got" 'BEGIN { printf "accepted/s %.0f, delivered %d\n", n * 1000 / d, g }'
-echo "$st0 $st1" | awk '{ t = $4 - $1; printf "machine during the load: %.1f%% idle, %.1f%% stolen by the hypervisor\n", ($5 - $2) * 100 / t, ($6 - $3) * 100 / t }'
+echo "machine during the load: $(machine_share "$st0" "$st1" 2)% idle, $(machine_share "$st0" "$st1" 3)% stolen by the hypervisor"
 echo "CPU per delivered message (µs, /proc, load and drain):"
 i=1
 for p in $pids; do

@@ -34,6 +34,7 @@ ZH_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ZH_BIN=${ZH_BIN:-$ZH_ROOT/bin}
 ZH_KEEP=${ZH_KEEP:-0}
 . "$ZH_ROOT/tests/e2e/lib.sh"
+. "$ZH_ROOT/bench/lib.sh"
 ZH_TEST=bench
 
 SECONDS_=${BENCH_SECONDS:-15}
@@ -95,9 +96,7 @@ set -- $("$ZH_BIN/zh_freeport" 3)
 RCV_PORT=$1
 PEER_PORT=$2
 REDIS_PORT=$3
-RCV=http://127.0.0.1:$RCV_PORT
 PEER_API=http://127.0.0.1:$PEER_PORT
-RCV_LOG=$ZH_TMP/rcv/arrivals.log
 OUT=${BENCH_OUT:-$ZH_TMP/results.txt}
 API_KEY="zhk_bench_$(date +%s%N)"
 zh_api_keys "$ZH_TMP/api_keys.txt" "bench=$API_KEY"
@@ -113,13 +112,7 @@ kv_get () {
 
 # --- receiver ----------------------------------------------------------------
 
-mkdir -p "$ZH_TMP/rcv"
-sed -e "s#@DIR@#$ZH_TMP/rcv#g" -e "s#@PORT@#$RCV_PORT#g" \
-    "$ZH_ROOT/bench/receiver/nginx.conf.in" >"$ZH_TMP/rcv/nginx.conf"
-/usr/sbin/nginx -p "$ZH_TMP/rcv" -c "$ZH_TMP/rcv/nginx.conf" -e "$ZH_TMP/rcv/nginx.error.log" \
-    >>"$ZH_TMP/nginx.log" 2>&1 &
-zh_register receiver $!
-zh_wait_http "$RCV/ping" 204 5000 || zh_fail "nginx receiver did not start: $(cat "$ZH_TMP/rcv/nginx.error.log")"
+bench_receiver "$RCV_PORT"
 
 # arrivals PATH-PREFIX: deliveries logged so far under that path
 arrivals () {
@@ -131,13 +124,7 @@ arrivals () {
 zhook_start () {
     rm -rf "$ZH_DATA"
     mkdir -p "$ZH_DATA"
-    ZH_SCH_ENV="ZHOOK_LOG_LEVEL=warn ZHOOK_HEARTBEAT_MS=1000 ZHOOK_MAX_ATTEMPTS=8 \
-ZHOOK_TIMEOUT_MS=10000 ZHOOK_RETRY_BASE_MS=1000 ZHOOK_RETRY_MAX_MS=3600000 \
-ZHOOK_LEASE_MARGIN_MS=5000 ZHOOK_DELIVERER_TIMEOUT_MS=3000"
-    ZH_DLV_ENV="ZHOOK_LOG_LEVEL=warn ZHOOK_CONCURRENCY=$DLV_CONC ZHOOK_HOST_CONCURRENCY=$DLV_CONC \
-ZHOOK_ALLOW_PRIVATE_TARGETS=1"
-    ZH_ING_ENV="ZHOOK_LOG_LEVEL=warn ZHOOK_AUTH=on ZHOOK_API_KEYS_FILE=$ZH_TMP/api_keys.txt \
-ZHOOK_HTTP_THREADS=80 ZHOOK_REQUEST_TIMEOUT_MS=5000"
+    bench_zhook_env "$ZH_TMP/api_keys.txt" "$DLV_CONC"
     zh_start_pipeline $DLV_NAMES
     SYS_API=$ZH_API
     SYS_AUTH=$API_KEY
@@ -202,19 +189,6 @@ cpu_ticks () {
         _ct=$((_ct + $(zh_cpu_ticks "$_p")))
     done
     echo "$_ct"
-}
-
-# stat_cpu: total, idle and steal jiffies of the machine (/proc/stat)
-stat_cpu () {
-    awk '$1 == "cpu" { print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $5, $9 }' /proc/stat
-}
-
-# machine_share BEFORE AFTER COLUMN: idle (2) or stolen (3) share of the
-# machine between two stat_cpu readings, in percent. Steal is the time the
-# hypervisor gave this VM's vCPUs to others: a run with much of it measured a
-# slower machine, and both systems' runs are only comparable when it is low.
-machine_share () {
-    echo "$1 $2" | awk -v c="$3" '{ t = $4 - $1; v = (t > 0) ? ($(c + 3) - $c) * 100 / t : 0; printf "%.1f", v }'
 }
 
 rss_anon_kb () {

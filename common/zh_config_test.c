@@ -12,6 +12,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "tests/zh_capture.h"
+
 #define VAR "ZHOOK_UNIT_TEST_VAR"
 
 typedef struct {
@@ -38,28 +40,15 @@ s_write_file (const char *path, const char *content)
 static void
 s_capture_begin (void)
 {
-    fflush (stdout);
-    s_fx->saved_stdout = dup (STDOUT_FILENO);
-    assert_true (s_fx->saved_stdout >= 0);
-    int fd = open (s_fx->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    assert_true (fd >= 0);
-    assert_int_equal (dup2 (fd, STDOUT_FILENO), STDOUT_FILENO);
-    close (fd);
+    s_fx->saved_stdout = zh_capture_begin (s_fx->out);
 }
 
 static const char *
 s_capture_end (void)
 {
-    fflush (stdout);
-    assert_int_equal (dup2 (s_fx->saved_stdout, STDOUT_FILENO), STDOUT_FILENO);
-    close (s_fx->saved_stdout);
+    int saved = s_fx->saved_stdout;
     s_fx->saved_stdout = -1;
-    FILE *f = fopen (s_fx->out, "rb");
-    assert_non_null (f);
-    size_t n = fread (s_fx->captured, 1, sizeof s_fx->captured - 1, f);
-    fclose (f);
-    s_fx->captured[n] = 0;
-    return s_fx->captured;
+    return zh_capture_end (saved, s_fx->out, s_fx->captured, sizeof s_fx->captured);
 }
 
 static int

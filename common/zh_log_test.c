@@ -16,6 +16,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "tests/zh_capture.h"
+
 #define MAX_LINES 16
 
 typedef struct {
@@ -31,13 +33,7 @@ typedef struct {
 static void
 s_capture_begin (fixture_t *f)
 {
-    fflush (stdout);
-    f->saved_stdout = dup (STDOUT_FILENO);
-    assert_true (f->saved_stdout >= 0);
-    int fd = open (f->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    assert_true (fd >= 0);
-    assert_int_equal (dup2 (fd, STDOUT_FILENO), STDOUT_FILENO);
-    close (fd);
+    f->saved_stdout = zh_capture_begin (f->out);
 }
 
 static void
@@ -52,13 +48,7 @@ s_free_lines (fixture_t *f)
 static void
 s_capture_end (fixture_t *f)
 {
-    assert_int_equal (dup2 (f->saved_stdout, STDOUT_FILENO), STDOUT_FILENO);
-    close (f->saved_stdout);
-    FILE *in = fopen (f->out, "rb");
-    assert_non_null (in);
-    size_t n = fread (f->text, 1, sizeof f->text - 1, in);
-    fclose (in);
-    f->text[n] = 0;
+    zh_capture_end (f->saved_stdout, f->out, f->text, sizeof f->text);
     s_free_lines (f);
     char *line = f->text;
     while (*line) {

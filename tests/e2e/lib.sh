@@ -510,6 +510,18 @@ zh_load_wait_accepted () {
         zh_fail "clients stuck at $(zh_load_accepted) accepted (waiting for $1)"
 }
 
+# zh_assert_security_headers HEADERS-FILE WHAT: the five security headers of
+# every ingress response, each exactly once, and an X-Request-Id.
+zh_assert_security_headers () {
+    for _sh_h in 'X-Content-Type-Options: nosniff' 'Cache-Control: no-store' \
+        'X-Frame-Options: DENY' "Content-Security-Policy: default-src 'none'" \
+        'Referrer-Policy: no-referrer'; do
+        _sh_n=$(tr -d '\r' <"$1" | grep -ci "^$_sh_h\$")
+        zh_assert_eq "$_sh_n" 1 "$2: header '$_sh_h'"
+    done
+    grep -qi '^X-Request-Id: ' "$1" || zh_fail "$2: no X-Request-Id"
+}
+
 # --- metrics and processes -------------------------------------------------------
 
 # zh_metric BASE NAME: sum of the samples of NAME (any labels); 1 if absent.

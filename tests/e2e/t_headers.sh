@@ -15,17 +15,6 @@ ZHOOK_CORS_ORIGINS=$ORIGIN,http://localhost:3000 ZHOOK_TRUSTED_PROXIES=127.0.0.1
 zh_start_pipeline a
 ZH_API_KEY=$KEY
 
-# security HEADERS-FILE WHAT: the five headers, each once, and X-Request-Id.
-security () {
-    for _s_h in 'X-Content-Type-Options: nosniff' 'Cache-Control: no-store' \
-        'X-Frame-Options: DENY' "Content-Security-Policy: default-src 'none'" \
-        'Referrer-Policy: no-referrer'; do
-        _s_n=$(tr -d '\r' <"$1" | grep -ci "^$_s_h\$")
-        zh_assert_eq "$_s_n" 1 "$2: header '$_s_h'"
-    done
-    grep -qi '^X-Request-Id: ' "$1" || zh_fail "$2: no X-Request-Id"
-}
-
 # req METHOD PATH [curl args]: like zh_api, without a body.
 req () {
     _q_m=$1
@@ -50,7 +39,7 @@ call () {
     shift 2
     zh_api "$@"
     zh_assert_eq "$ZH_STATUS" "$_c_exp" "$_c_what ($(zh_resp))"
-    security "$ZH_TMP/resp.hdr" "$_c_what"
+    zh_assert_security_headers "$ZH_TMP/resp.hdr" "$_c_what"
     [ -z "$(zh_header Strict-Transport-Security)" ] || zh_fail "$_c_what: HSTS over plain HTTP"
 }
 
@@ -60,7 +49,7 @@ raw () {
         zh_fail "$2: no response"
     zh_assert_eq "${_r_out% *}" "$1" "$2"
     sed -n '1,/^\r$/p' "$ZH_TMP/raw.resp" | tr -d '\r' >"$ZH_TMP/raw.hdr"
-    security "$ZH_TMP/raw.hdr" "$2"
+    zh_assert_security_headers "$ZH_TMP/raw.hdr" "$2"
     grep -qi '^Content-Type: application/problem+json' "$ZH_TMP/raw.hdr" ||
         zh_fail "$2: not problem+json"
 }
@@ -137,7 +126,7 @@ preflight () {
         ZH_API_KEY="" req OPTIONS "$3" -H "Origin: $4" -H "Access-Control-Request-Method: $5"
     fi
     zh_assert_eq "$ZH_STATUS" "$1" "$2 ($(zh_resp))"
-    security "$ZH_TMP/resp.hdr" "$2"
+    zh_assert_security_headers "$ZH_TMP/resp.hdr" "$2"
 }
 preflight 204 "preflight POST /v1/messages" /v1/messages "$ORIGIN" POST \
     'content-type, authorization, idempotency-key'
