@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -307,9 +306,8 @@ ing_auth_check (ing_auth_t *self, const char *authorization, char tenant[ING_TEN
     const char *key = s_bearer (authorization, &n);
     if (!key)
         return false;
-    unsigned char hash[32];
-    unsigned int hlen = 0;
-    if (!EVP_Digest (key, n, hash, &hlen, zh_sha256_md (), NULL) || hlen != sizeof hash)
+    uint8_t hash[ZH_SHA256_LEN];
+    if (zh_sha256 (key, n, hash) != 0)
         return false;
     /* every entry is compared: the time taken does not depend on which matched */
     bool found = false;
@@ -361,9 +359,8 @@ ing_auth_hash_line (const char *key, size_t key_size, const char *tenant, char *
     if (key_size == 0 || key_size > ING_AUTH_KEY_MAX || memchr (key, 0, key_size) ||
         memchr (key, '\n', key_size) || memchr (key, '\r', key_size))
         return -1;
-    unsigned char hash[32];
-    unsigned int hlen = 0;
-    if (!EVP_Digest (key, key_size, hash, &hlen, zh_sha256_md (), NULL) || hlen != sizeof hash)
+    uint8_t hash[ZH_SHA256_LEN];
+    if (zh_sha256 (key, key_size, hash) != 0)
         return -1;
     static const char digits[] = "0123456789abcdef";
     size_t len = strlen (name);

@@ -612,12 +612,8 @@ s_fill_submit (s_req_t *req, proto_submit_t *submit, const char *idem, const cha
     submit->request_id = strdup (req->request_id);
     if (!submit->tenant || !submit->request_id)
         return -1;
-    if (idem) {
-        unsigned int n = 0;
-        if (!(submit->idem_key = strdup (idem)) ||
-            !EVP_Digest (body, size, submit->idem_hash, &n, zh_sha256_md (), NULL) || n != 32)
-            return -1;
-    }
+    if (idem && (!(submit->idem_key = strdup (idem)) || zh_sha256 (body, size, submit->idem_hash)))
+        return -1;
     return 0;
 }
 
