@@ -1107,35 +1107,52 @@ s_send_dispatches (sch_server_t *self, size_t leased, size_t expired, int64_t no
                  (int64_t)unsent, NULL);
 }
 
+/* In the open batch (rc: how it went so far): ends expired leases (when
+ * expire) into exp_events, then leases up to max into dispatches; commits,
+ * or aborts when anything failed. On failure the dispatches leased are
+ * freed (*leased = 0) and store-full is counted. Returns the outcome. */
+static sch_store_rc_t
+s_lease_commit (sch_server_t *self, sch_store_rc_t rc, int64_t now, bool expire, size_t max,
+                size_t *expired, size_t *leased)
+{
+    *expired = *leased = 0;
+    if (rc == SCH_STORE_OK && expire)
+        rc = sch_store_expire (self->store, now, self->cfg->dispatch_batch, self->exp_events,
+                               expired);
+    if (rc == SCH_STORE_OK && max)
+        rc = sch_store_lease (self->store, now, max, self->dispatches, leased);
+    if (rc == SCH_STORE_OK)
+        rc = sch_store_commit (self->store);
+    else
+        sch_store_abort (self->store);
+    if (rc == SCH_STORE_OK) {
+        zh_counter_inc (self->commits);
+        return rc;
+    }
+    for (size_t i = 0; i < *leased; i++)
+        proto_dispatch_destroy (&self->dispatches[i]);
+    *leased = 0;
+    if (rc == SCH_STORE_FULL)
+        zh_counter_inc (self->store_full);
+    return rc;
+}
+
 /* Expiries and leases in a transaction of their own (the way out of a
  * failed batch); after a failure, dispatch pauses S_STORE_RETRY_MS. */
 static void
 s_dispatch_alone (sch_server_t *self, bool expire)
 {
     int64_t now = zh_clock_wall_ms (), now_mono = zh_clock_mono_ms ();
-    size_t max = s_lease_max (self, now_mono), expired = 0, leased = 0;
+    size_t max = s_lease_max (self, now_mono), expired, leased;
     if (!max && !expire)
         return;
-    sch_store_rc_t rc = sch_store_begin (self->store);
-    if (rc == SCH_STORE_OK && expire)
-        rc = sch_store_expire (self->store, now, self->cfg->dispatch_batch, self->exp_events,
-                               &expired);
-    if (rc == SCH_STORE_OK && max)
-        rc = sch_store_lease (self->store, now, max, self->dispatches, &leased);
-    if (rc == SCH_STORE_OK)
-        rc = sch_store_commit (self->store);
-    else
-        sch_store_abort (self->store);
+    sch_store_rc_t rc =
+        s_lease_commit (self, sch_store_begin (self->store), now, expire, max, &expired, &leased);
     if (rc != SCH_STORE_OK) {
-        for (size_t i = 0; i < leased; i++)
-            proto_dispatch_destroy (&self->dispatches[i]);
-        if (rc == SCH_STORE_FULL)
-            zh_counter_inc (self->store_full);
         zh_error ("dispatch transaction failed", "s:error", sch_store_strerror (rc), NULL);
         self->store_retry_mono = now_mono + S_STORE_RETRY_MS;
         return;
     }
-    zh_counter_inc (self->commits);
     s_send_dispatches (self, leased, expired, now);
 }
 
@@ -1167,24 +1184,17 @@ s_turn (sch_server_t *self, int64_t due_ms, int64_t lease_ms, bool dispatch)
     bool lease = dispatch && (due_ms <= now || nreq || nres || expire);
     if (!nreq && !nres && !expire && !(lease && s_lease_max (self, now_mono)))
         return false;
-    size_t expired = 0, leased = 0, max = 0;
+    size_t expired, leased, max = 0;
     sch_store_rc_t rc = sch_store_begin (self->store);
     for (size_t i = 0; i < nreq && rc == SCH_STORE_OK; i++)
         s_apply (self, &self->reqs[i], now);
     for (size_t i = 0; i < nres && rc == SCH_STORE_OK; i++)
         sch_store_result (self->store, self->results_buf[i], now, &self->events[i]);
-    if (rc == SCH_STORE_OK && expire)
-        rc = sch_store_expire (self->store, now, self->cfg->dispatch_batch, self->exp_events,
-                               &expired);
     /* the budget as this batch leaves it: its results freed their slots */
-    if (rc == SCH_STORE_OK && lease && (max = s_lease_max (self, now_mono)))
-        rc = sch_store_lease (self->store, now, max, self->dispatches, &leased);
-    if (rc == SCH_STORE_OK)
-        rc = sch_store_commit (self->store);
-    else
-        sch_store_abort (self->store);
+    if (rc == SCH_STORE_OK && lease)
+        max = s_lease_max (self, now_mono);
+    rc = s_lease_commit (self, rc, now, expire, max, &expired, &leased);
     if (rc == SCH_STORE_OK) {
-        zh_counter_inc (self->commits);
         if (nreq)
             zh_histogram_observe (self->batch_size, (double)nreq);
         for (size_t i = 0; i < nres; i++)
@@ -1192,11 +1202,6 @@ s_turn (sch_server_t *self, int64_t due_ms, int64_t lease_ms, bool dispatch)
         s_send_dispatches (self, leased, expired, now);
     }
     else {
-        if (rc == SCH_STORE_FULL)
-            zh_counter_inc (self->store_full);
-        for (size_t i = 0; i < leased; i++)
-            proto_dispatch_destroy (&self->dispatches[i]);
-        leased = 0;
         s_apply_each (self, self->reqs, nreq);
         s_results_each (self, nres, now);
         if (dispatch)
