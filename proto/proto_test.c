@@ -1697,6 +1697,19 @@ test_count_bombs (void **state)
     s_refused_everywhere (siblings, sizeof siblings);
 }
 
+/* A seeded garbage frame of up to cap - 1 bytes into buf; odd rounds start
+ * as a fixmap, to get further into the decoders. Returns its length. */
+static size_t
+s_garbage_frame (uint8_t *buf, size_t cap, int round)
+{
+    size_t len = (size_t)(s_random () % cap);
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (uint8_t)s_random ();
+    if (len && round % 2)
+        buf[0] = (uint8_t)(0x80 | (buf[0] & 0x0f));
+    return len;
+}
+
 static void
 test_garbage (void **state)
 {
@@ -1704,11 +1717,7 @@ test_garbage (void **state)
     s_rng = 0x243f6a8885a308d3ull;
     uint8_t buf[96];
     for (int round = 0; round < 3000; round++) {
-        size_t len = (size_t)(s_random () % sizeof buf);
-        for (size_t i = 0; i < len; i++)
-            buf[i] = (uint8_t)s_random ();
-        if (round % 2)
-            buf[0] = (uint8_t)(0x80 | (buf[0] & 0x0f)); /* a fixmap, to get further */
+        size_t len = s_garbage_frame (buf, sizeof buf, round);
         for (size_t c = 0; c < S_CODECS; c++)
             assert_int_not_equal (s_codecs[c].decode (len ? buf : NULL, len), PROTO_OK);
         proto_check (buf, len);
@@ -1929,11 +1938,7 @@ s_bounded_all (uint8_t **valid, size_t *valid_size)
     s_rng = 0x13198a2e03707344ull;
     uint8_t gbuf[96];
     for (int round = 0; round < 2000; round++) {
-        size_t len = (size_t)(s_random () % sizeof gbuf);
-        for (size_t i = 0; i < len; i++)
-            gbuf[i] = (uint8_t)s_random ();
-        if (round % 2)
-            gbuf[0] = (uint8_t)(0x80 | (gbuf[0] & 0x0f));
+        size_t len = s_garbage_frame (gbuf, sizeof gbuf, round);
         if (len && s_bounded ("garbage", gbuf, len, S_WANT_REFUSED, 0))
             return -1;
     }
