@@ -50,7 +50,7 @@ SYSTEMS=${BENCH_SYSTEMS:-zhook peer}
 # scheduler)
 DELIVERERS=${BENCH_DELIVERERS:-1}
 case $DELIVERERS in 1 | 2 | 4) ;; *) echo "bench: BENCH_DELIVERERS must be 1, 2 or 4" >&2; exit 2 ;; esac
-DLV_CONC=$((64 / DELIVERERS))
+DLV_CONC=${BENCH_DLV_CONC:-$((64 / DELIVERERS))}
 DLV_NAMES=$(echo a b c d | cut -d' ' -f1-"$DELIVERERS")
 SCENARIOS=${BENCH_SCENARIOS:-1 3 4 5}
 PEER_DIR=$ZH_ROOT/bench/peers/bullmq

@@ -63,6 +63,9 @@ struct _dlv_server_t {
     atomic_bool stop_requested; // dlv_server_stop, from any thread
     bool stopping;
     int64_t next_hb_ms; // monotonic time of the next heartbeat
+    proto_frame_t out; // results (and a heartbeat) waiting to leave as one frame
+    proto_dispatch_t *queue[PROTO_FRAME_MAX_MSGS]; // dispatches of the last frame not started
+    size_t queue_head, queue_len;
 
     zh_counter_t *m_success; // attempts_total{outcome="success"}: 2xx
     zh_counter_t *m_failure; // {outcome="failure"}: another status
@@ -176,15 +179,34 @@ s_ready (void *arg)
 
 /* --- sending --------------------------------------------------------------- */
 
+/* Sends the results frame being built, if any. */
+static void
+s_flush (dlv_server_t *self)
+{
+    if (self->out.count == 0)
+        return;
+    if (zmq_send (zsock_resolve (self->push), self->out.data, self->out.size, ZMQ_DONTWAIT) < 0) {
+        zh_counter_add (self->m_dropped, self->out.count);
+        zh_warn ("cannot queue to the scheduler; dropped", "i:messages", (int64_t)self->out.count,
+                 "s:error", zmq_strerror (zmq_errno ()), NULL);
+    }
+    proto_frame_reset (&self->out);
+}
+
+/* Adds one encoded message (freed here) to the results frame; the frame
+ * leaves when full, before the loop next waits (s_wait) and with each
+ * heartbeat, so results queue for at most one turn of the loop. */
 static void
 s_send (dlv_server_t *self, uint8_t *data, size_t size, const char *what)
 {
-    if (zmq_send (zsock_resolve (self->push), data, size, ZMQ_DONTWAIT) < 0) {
+    if (proto_frame_add (&self->out, data, size) != 0) {
         zh_counter_inc (self->m_dropped);
         zh_warn ("cannot queue to the scheduler; dropped", "s:what", what, "s:error",
-                 zmq_strerror (zmq_errno ()), NULL);
+                 "out of memory", NULL);
     }
     free (data);
+    if (proto_frame_full (&self->out))
+        s_flush (self);
 }
 
 static void
@@ -205,6 +227,7 @@ s_heartbeat (dlv_server_t *self)
         return;
     }
     s_send (self, data, size, "heartbeat");
+    s_flush (self);
     self->next_hb_ms = zh_clock_mono_ms () + self->cfg->heartbeat_ms;
 }
 
@@ -289,9 +312,11 @@ s_on_done (void *arg, const proto_dispatch_t *d, const proto_result_t *r)
 
 /* --- receiving ------------------------------------------------------------- */
 
-/* Receives one frame (the caller saw ZMQ_POLLIN) and starts it. */
+/* Receives one frame (the caller saw ZMQ_POLLIN; the queue is empty) and
+ * queues its dispatches, up to PROTO_FRAME_MAX_MSGS. A malformed message
+ * ends the frame; what it carried comes back with its lease. */
 static void
-s_take_dispatch (dlv_server_t *self)
+s_take_frame (dlv_server_t *self)
 {
     void *raw = zsock_resolve (self->pull);
     zmq_msg_t msg;
@@ -308,19 +333,39 @@ s_take_dispatch (dlv_server_t *self)
         if (zmq_msg_recv (&msg, raw, ZMQ_DONTWAIT) < 0)
             break;
     }
-    proto_dispatch_t *d = NULL;
-    proto_rc_t rc = extra_frames
-                        ? PROTO_EMALFORMED
-                        : proto_dispatch_decode (zmq_msg_data (&msg), zmq_msg_size (&msg), &d);
+    const uint8_t *data = zmq_msg_data (&msg);
+    size_t size = zmq_msg_size (&msg), len = 0;
+    proto_rc_t rc = extra_frames || size == 0 ? PROTO_EMALFORMED : PROTO_OK;
+    self->queue_head = self->queue_len = 0;
+    for (size_t off = 0; off < size && rc == PROTO_OK; off += len) {
+        proto_dispatch_t *d = NULL;
+        rc = self->queue_len == PROTO_FRAME_MAX_MSGS ? PROTO_EMALFORMED
+                                                     : proto_split (data + off, size - off, &len);
+        if (rc == PROTO_OK)
+            rc = proto_dispatch_decode (data + off, len, &d);
+        if (rc == PROTO_OK && (!d->id || !d->url || d->timeout_ms == 0))
+            rc = PROTO_EMALFORMED;
+        if (rc == PROTO_OK)
+            self->queue[self->queue_len++] = d;
+        else
+            proto_dispatch_destroy (&d);
+    }
     zmq_msg_close (&msg);
-    if (rc == PROTO_OK && (!d->id || !d->url || d->timeout_ms == 0))
-        rc = PROTO_EMALFORMED;
     if (rc != PROTO_OK) {
         zh_counter_inc (self->m_bad_frames);
-        zh_warn ("bad dispatch frame dropped", "s:error", proto_strerror (rc), NULL);
-        proto_dispatch_destroy (&d);
-        return;
+        zh_warn ("bad dispatch frame dropped", "s:error", proto_strerror (rc), "i:kept",
+                 (int64_t)self->queue_len, NULL);
     }
+}
+
+/* Starts the next queued dispatch (a slot is free): refused when its lease
+ * is too short, deferred when its destination is busy or its circuit open. */
+static void
+s_start_next (dlv_server_t *self)
+{
+    proto_dispatch_t *d = self->queue[self->queue_head];
+    self->queue[self->queue_head++] = NULL;
+    self->queue_len--;
     int64_t now = zh_clock_wall_ms ();
     if (now + (int64_t)d->timeout_ms > d->lease_until_ms) {
         /* it could finish after its lease: the scheduler would dispatch it
@@ -351,10 +396,40 @@ s_take_dispatch (dlv_server_t *self)
     }
 }
 
+/* Dispatches the queue does not hold: dropped, their leases bring them back. */
+static void
+s_queue_drop (dlv_server_t *self)
+{
+    for (size_t i = 0; i < self->queue_len; i++)
+        proto_dispatch_destroy (&self->queue[self->queue_head + i]);
+    self->queue_head = self->queue_len = 0;
+}
+
 static bool
 s_dispatch_waiting (dlv_server_t *self)
 {
     return self->pull && (zsock_events (self->pull) & ZMQ_POLLIN);
+}
+
+/* Work to start now: a free slot, and a queued dispatch or a frame. */
+static bool
+s_work_waiting (dlv_server_t *self)
+{
+    return dlv_http_free_slots (self->http) > 0 &&
+           (self->queue_len > 0 || s_dispatch_waiting (self));
+}
+
+/* Starts queued dispatches while a slot is free, reading the next frame
+ * once the queue is empty (which also re-arms the edge-triggered ZMQ_FD). */
+static void
+s_take_work (dlv_server_t *self)
+{
+    while (s_work_waiting (self)) {
+        if (self->queue_len == 0)
+            s_take_frame (self);
+        else
+            s_start_next (self);
+    }
 }
 
 /* --- life cycle ------------------------------------------------------------ */
@@ -488,8 +563,10 @@ dlv_server_destroy (dlv_server_t **self_p)
     zsock_destroy (&self->pull);
     zsock_destroy (&self->push);
     zh_curve_destroy (&self->curve);
+    s_queue_drop (self);
     dlv_http_destroy (&self->http);
     dlv_hosts_destroy (&self->hosts);
+    proto_frame_free (&self->out);
     zh_metrics_destroy (&self->metrics);
     free (self);
     *self_p = NULL;
@@ -528,7 +605,8 @@ s_wait (dlv_server_t *self, int64_t deadline_ms)
 {
     int fds[3];
     size_t n = 0;
-    if (self->pull && dlv_http_free_slots (self->http) > 0)
+    s_flush (self); /* results leave before the loop sleeps */
+    if (self->pull && dlv_http_free_slots (self->http) > 0 && self->queue_len == 0)
         fds[n++] = zsock_fd (self->pull);
     if (self->pull_mon.pair)
         fds[n++] = zsock_fd (self->pull_mon.pair);
@@ -543,7 +621,12 @@ s_stop (dlv_server_t *self)
 {
     self->stopping = true;
     s_update_ready (self);
-    /* stop pulling: frames queued here are dropped; their leases bring them back */
+    /* stop pulling: frames and dispatches queued here are dropped; their
+     * leases bring them back */
+    if (self->queue_len)
+        zh_info ("dropping queued dispatches; their leases bring them back", "i:count",
+                 (int64_t)self->queue_len, NULL);
+    s_queue_drop (self);
     s_monitor_stop (&self->pull_mon);
     zsock_destroy (&self->pull);
     s_heartbeat (self);
@@ -587,8 +670,7 @@ dlv_server_run (dlv_server_t *self)
     while (!zh_signal_stopping () && !atomic_load (&self->stop_requested)) {
         /* take work while there is room and input; re-checking ZMQ_EVENTS
          * each time also re-arms the edge-triggered ZMQ_FD */
-        while (dlv_http_free_slots (self->http) > 0 && s_dispatch_waiting (self))
-            s_take_dispatch (self);
+        s_take_work (self);
         if (dlv_http_perform (self->http) < 0) {
             zh_error ("curl multi failure", NULL);
             rc = -1;
@@ -598,7 +680,7 @@ dlv_server_run (dlv_server_t *self)
         if (zh_clock_mono_ms () >= self->next_hb_ms)
             s_heartbeat (self);
         /* completions may have freed slots for frames already queued */
-        if (dlv_http_free_slots (self->http) > 0 && s_dispatch_waiting (self))
+        if (s_work_waiting (self))
             continue;
         if (s_wait (self, -1) != 0) {
             zh_error ("curl multi poll failure", NULL);

@@ -46,6 +46,9 @@ typedef struct {
     int run_rc;
     proto_heartbeat_t *last_hb; // latest heartbeat seen
     int heartbeats;
+    zframe_t *batch; // the results frame being read (several messages)
+    size_t batch_off; // where its next message starts
+    int batches; // results frames that carried more than one message
 } fixture_t;
 
 static int
@@ -183,6 +186,7 @@ s_teardown (void **state)
     while (atomic_load (&s_sleepers) > 0 && zh_clock_mono_ms () < deadline)
         usleep (5 * 1000);
     proto_heartbeat_destroy (&f->last_hb);
+    zframe_destroy (&f->batch);
     free (f);
     return 0;
 }
@@ -193,26 +197,37 @@ s_next_result (fixture_t *f, int timeout_ms)
 {
     int64_t deadline = zh_clock_mono_ms () + timeout_ms;
     while (zh_clock_mono_ms () < deadline) {
-        zframe_t *frame = zframe_recv (f->results);
-        if (!frame)
-            continue;
-        const uint8_t *data = zframe_data (frame);
-        size_t size = zframe_size (frame);
-        proto_type_t t = proto_peek_type (data, size);
-        if (t == PROTO_T_HEARTBEAT) {
-            proto_heartbeat_t *hb = NULL;
-            assert_int_equal (proto_heartbeat_decode (data, size, &hb), PROTO_OK);
-            proto_heartbeat_destroy (&f->last_hb);
-            f->last_hb = hb;
-            f->heartbeats++;
-            zframe_destroy (&frame);
-            continue;
+        if (!f->batch) {
+            f->batch = zframe_recv (f->results);
+            f->batch_off = 0;
+            if (!f->batch)
+                continue;
         }
-        assert_int_equal (t, PROTO_T_RESULT);
+        const uint8_t *frame_data = zframe_data (f->batch);
+        size_t frame_size = zframe_size (f->batch), size = 0;
+        /* a frame is one or more whole messages (proto_split) */
+        assert_int_equal (proto_split (frame_data + f->batch_off, frame_size - f->batch_off, &size),
+                          PROTO_OK);
+        const uint8_t *data = frame_data + f->batch_off;
+        f->batch_off += size;
+        if (f->batch_off > size && f->batch_off == frame_size)
+            f->batches++;
+        proto_type_t t = proto_peek_type (data, size);
+        proto_heartbeat_t *hb = NULL;
         proto_result_t *r = NULL;
-        assert_int_equal (proto_result_decode (data, size, &r), PROTO_OK);
-        zframe_destroy (&frame);
-        return r;
+        if (t == PROTO_T_HEARTBEAT)
+            assert_int_equal (proto_heartbeat_decode (data, size, &hb), PROTO_OK);
+        else {
+            assert_int_equal (t, PROTO_T_RESULT);
+            assert_int_equal (proto_result_decode (data, size, &r), PROTO_OK);
+        }
+        if (f->batch_off == frame_size)
+            zframe_destroy (&f->batch);
+        if (r)
+            return r;
+        proto_heartbeat_destroy (&f->last_hb);
+        f->last_hb = hb;
+        f->heartbeats++;
     }
     return NULL;
 }

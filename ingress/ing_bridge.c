@@ -36,7 +36,7 @@ struct _ing_bridge_t {
     char *submit_endpoint;
     char *publish_endpoint;
     char *instance_id;
-    char prefix[160]; /* "<instance>.": the topics of this ingress's replies */
+    char prefix[160]; /* "<instance>.": the topic of this ingress's replies */
     size_t prefix_len;
     int ready_timeout_ms;
     zh_gauge_t *up; /* borrowed, may be NULL */
@@ -64,43 +64,57 @@ struct _ing_bridge_worker_t {
     ing_bridge_t *bridge;
     unsigned index; /* its slot, and the number in its topic */
     char topic[176];
-    uint64_t corr; /* last correlation id used */
+    uint64_t corr; /* counter part of the last correlation id used */
 };
 
 /* --- heartbeat watcher ------------------------------------------------- */
 
-/* A reply for one of our workers: to its slot if it still waits for that
+/* Replies come on this ingress's one topic (its prefix), several per frame
+ * (proto_split); a reply names its worker in the top bits of corr. */
+#define S_CORR_SLOT_SHIFT 48
+#define S_CORR_COUNTER_MASK ((UINT64_C (1) << S_CORR_SLOT_SHIFT) - 1)
+
+/* One reply for one of our workers: to its slot if it still waits for that
  * corr, else dropped (late reply to an earlier request). */
 static void
-s_deliver (ing_bridge_t *self, const uint8_t *topic, size_t topic_len, const uint8_t *body,
-           size_t body_len)
+s_deliver_one (ing_bridge_t *self, const uint8_t *body, size_t body_len)
 {
-    unsigned index = 0;
-    size_t digits = topic_len - self->prefix_len;
-    if (digits == 0 || digits > 4)
-        return;
-    for (size_t i = self->prefix_len; i < topic_len; i++) {
-        if (topic[i] < '0' || topic[i] > '9')
-            return;
-        index = index * 10 + (unsigned)(topic[i] - '0');
-    }
-    if (index >= self->slots_made)
-        return;
     proto_reply_t *r = NULL;
     proto_rc_t prc = proto_reply_decode (body, body_len, &r);
     if (prc != PROTO_OK) {
         zh_warn ("malformed scheduler reply ignored", "s:error", proto_strerror (prc), NULL);
         return;
     }
-    s_slot_t *slot = &self->slots[index];
-    pthread_mutex_lock (&slot->lock);
-    if (slot->waiting != 0 && slot->waiting == r->corr && !slot->reply) {
-        slot->reply = r;
-        r = NULL;
-        pthread_cond_signal (&slot->cond);
+    uint64_t index = r->corr >> S_CORR_SLOT_SHIFT;
+    if (index < self->slots_made) {
+        s_slot_t *slot = &self->slots[index];
+        pthread_mutex_lock (&slot->lock);
+        if (slot->waiting != 0 && slot->waiting == r->corr && !slot->reply) {
+            slot->reply = r;
+            r = NULL;
+            pthread_cond_signal (&slot->cond);
+        }
+        pthread_mutex_unlock (&slot->lock);
     }
-    pthread_mutex_unlock (&slot->lock);
     proto_reply_destroy (&r);
+}
+
+/* A frame of replies: each whole one is delivered; a malformed one ends
+ * the frame (its requests time out, answered 503). */
+static void
+s_deliver (ing_bridge_t *self, const uint8_t *body, size_t body_len)
+{
+    size_t off = 0, len = 0, count = 0;
+    while (off < body_len) {
+        if (count++ == PROTO_FRAME_MAX_MSGS ||
+            proto_split (body + off, body_len - off, &len) != PROTO_OK) {
+            zh_warn ("malformed scheduler reply frame: the rest ignored", "i:kept",
+                     (int64_t)count - 1, NULL);
+            return;
+        }
+        s_deliver_one (self, body + off, len);
+        off += len;
+    }
 }
 
 /* Reads one whole message from the SUB: a heartbeat or a reply. */
@@ -126,8 +140,8 @@ s_frame (ing_bridge_t *self)
     }
     const uint8_t *t = zmq_msg_data (&topic);
     size_t tn = zmq_msg_size (&topic);
-    if (tn > self->prefix_len && memcmp (t, self->prefix, self->prefix_len) == 0) {
-        s_deliver (self, t, tn, zmq_msg_data (&body), zmq_msg_size (&body));
+    if (tn == self->prefix_len && memcmp (t, self->prefix, self->prefix_len) == 0) {
+        s_deliver (self, zmq_msg_data (&body), zmq_msg_size (&body));
         goto out;
     }
     if (tn != 2 || memcmp (t, "hb", 2) != 0)
@@ -382,10 +396,10 @@ ing_bridge_worker_new (ing_bridge_t *bridge)
         return NULL;
     self->bridge = bridge;
     self->index = n;
-    snprintf (self->topic, sizeof self->topic, "%s%u", bridge->prefix, n);
-    /* replies to an earlier run of a thread with the same topic must not
+    snprintf (self->topic, sizeof self->topic, "%s", bridge->prefix);
+    /* replies to an earlier run of a thread with the same slot must not
      * match: start the counter at a random point */
-    self->corr = zh_random_u64 () >> 16;
+    self->corr = zh_random_u64 () & S_CORR_COUNTER_MASK;
     return self;
 }
 
@@ -476,6 +490,17 @@ s_request (ing_bridge_worker_t *self, uint8_t *data, size_t size, uint64_t corr,
     return rc;
 }
 
+/* The next correlation id: the worker's slot in the top bits, a counter
+ * below (never 0, which means nobody waits). */
+static uint64_t
+s_next_corr (ing_bridge_worker_t *self)
+{
+    self->corr = (self->corr + 1) & S_CORR_COUNTER_MASK;
+    if (self->corr == 0)
+        self->corr = 1;
+    return ((uint64_t)self->index << S_CORR_SLOT_SHIFT) | self->corr;
+}
+
 /* Sets reply_to to our topic; the old string is freed. */
 static int
 s_set_reply_to (char **reply_to, const char *topic)
@@ -495,7 +520,7 @@ ing_bridge_submit (ing_bridge_worker_t *self, proto_submit_t *submit, int timeou
     *reply = NULL;
     if (s_set_reply_to (&submit->reply_to, self->topic))
         return ING_BRIDGE_ERROR;
-    submit->corr = ++self->corr;
+    submit->corr = s_next_corr (self);
     submit->deadline_ms = zh_clock_wall_ms () + timeout_ms;
     int64_t deadline_mono = zh_clock_mono_ms () + timeout_ms;
     uint8_t *data = NULL;
@@ -514,7 +539,7 @@ ing_bridge_command (ing_bridge_worker_t *self, proto_command_t *command, int tim
     *reply = NULL;
     if (s_set_reply_to (&command->reply_to, self->topic))
         return ING_BRIDGE_ERROR;
-    command->corr = ++self->corr;
+    command->corr = s_next_corr (self);
     command->deadline_ms = zh_clock_wall_ms () + timeout_ms;
     int64_t deadline_mono = zh_clock_mono_ms () + timeout_ms;
     uint8_t *data = NULL;

@@ -15,13 +15,16 @@
  *  socket pair per thread paid a system call and a wake-up per message at
  *  both ends (bench/RESULTS.md). Each civetweb thread owns an
  *  ing_bridge_worker_t (made in civetweb's init_thread callback) with its
- *  number n, its topic "<instance>.<n>" and a reply slot. A request carries
- *  reply_to = that topic, a per-worker increasing corr and deadline_ms (wall
- *  clock) = now + timeout; the worker marks its slot as waiting for corr,
+ *  number n and reply slot n. A request carries reply_to = "<instance>."
+ *  (one topic for the whole ingress, so the scheduler sends a turn's replies
+ *  to it in one frame), corr = n in the top 16 bits and a per-worker
+ *  increasing counter below, and deadline_ms (wall clock) = now + timeout;
+ *  the worker marks its slot as waiting for corr,
  *  sends, and sleeps on the slot's condition variable until the reader puts
  *  the reply with that corr there or the deadline (plus a short grace for a
- *  commit begun just before it) passes. The reader drops anything else
- *  (late replies to earlier requests, other topics sharing the prefix) and
+ *  commit begun just before it) passes. The reader splits each frame into
+ *  its replies (proto_split) and drops anything else (late replies to
+ *  earlier requests, other topics sharing the prefix) and
  *  records heartbeats (an atomic read by /ready).
  *
  *  Every socket is a CURVE client of the scheduler (zh_curve) unless
@@ -74,7 +77,8 @@ void ing_bridge_abandon (ing_bridge_t *self);
 ing_bridge_worker_t *ing_bridge_worker_new (ing_bridge_t *bridge);
 void ing_bridge_worker_destroy (ing_bridge_worker_t **self_p);
 
-/* Its reply topic, "<instance>.<n>". */
+/* Its reply topic, "<instance>." (shared by the workers of one ingress;
+ * a reply finds its worker by the slot in its corr). */
 const char *ing_bridge_worker_topic (ing_bridge_worker_t *self);
 
 /* Sets reply_to, corr and deadline_ms of the request, sends it and waits

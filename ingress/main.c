@@ -2,10 +2,11 @@
  *
  *  Binds:     HTTP on ZHOOK_LISTEN (civetweb; default 0.0.0.0:8080)
  *  Connects:  PUSH -> scheduler submit  (ZHOOK_SUBMIT_ENDPOINT, tcp://HOST:5555)
- *                     proto_submit_t / proto_command_t, one PUSH per worker thread
+ *                     proto_submit_t / proto_command_t, one PUSH shared by the
+ *                     worker threads (ing_bridge)
  *             SUB  <- scheduler publish (ZHOOK_PUBLISH_ENDPOINT, tcp://HOST:5556)
- *                     [<instance>.<n>][proto_reply_t], one SUB per worker thread;
- *                     ["hb"][proto_heartbeat_t] on the heartbeat watcher's SUB
+ *                     [<instance>.][proto_reply_t...] and ["hb"][proto_heartbeat_t],
+ *                     read by the bridge's reader thread
  *  SIGTERM/SIGINT: /ready and new requests answer 503 (connection closed);
  *  requests in progress finish (their scheduler replies arrive) within
  *  ZHOOK_SHUTDOWN_GRACE_MS, the rest are abandoned (503, logged); civetweb

@@ -22,7 +22,13 @@
  *      publish PUB  -> ingress SUB      [topic frame][proto_reply_t] and
  *                                       ["hb"][proto_heartbeat_t]
  *      dispatch PUSH -> deliverer PULL  proto_dispatch_t
- *      results PULL <- deliverer PUSH   proto_result_t, proto_heartbeat_t */
+ *      results PULL <- deliverer PUSH   proto_result_t, proto_heartbeat_t
+ *
+ *  Batches: a dispatch, result or reply frame may carry up to
+ *  PROTO_FRAME_MAX_MSGS messages, concatenated (msgpack is a stream of
+ *  objects); proto_split finds where each ends. Every other frame carries
+ *  one message. Batching pays CURVE's encryption, ZeroMQ's per-message work
+ *  and a wake-up once per frame instead of once per message. */
 #ifndef PROTO_H
 #define PROTO_H
 
@@ -61,6 +67,31 @@ typedef enum {
  * every array/map count backed by enough remaining bytes (an element needs
  * at least one byte), size <= PROTO_MAX_FRAME. PROTO_OK or PROTO_EMALFORMED. */
 proto_rc_t proto_check (const uint8_t *data, size_t size);
+
+/* Batched frames (dispatch, result, reply): the message at the start of
+ * data[0..size), which may be followed by more. Runs proto_check's walk
+ * over that one message and sets *len to its length (<= size). PROTO_OK or
+ * PROTO_EMALFORMED (then the rest of the frame cannot be trusted either). */
+proto_rc_t proto_split (const uint8_t *data, size_t size, size_t *len);
+
+#define PROTO_FRAME_MAX_MSGS 64 /* messages a batched frame may carry */
+#define PROTO_FRAME_SOFT_BYTES (256u << 10) /* a batch is sent once this big */
+
+/* A batched frame being built: messages appended whole (the bytes an
+ * _encode returned). The buffer is reused after proto_frame_reset. */
+typedef struct {
+    uint8_t *data;
+    size_t size;
+    size_t cap;
+    size_t count; /* messages in it */
+} proto_frame_t;
+
+/* Appends size bytes of one encoded message; -1 when out of memory. */
+int proto_frame_add (proto_frame_t *self, const uint8_t *msg, size_t size);
+/* true when the frame must be sent before another message is added. */
+bool proto_frame_full (const proto_frame_t *self);
+void proto_frame_reset (proto_frame_t *self);
+void proto_frame_free (proto_frame_t *self);
 
 /* The "t" of a frame (after proto_check), for sockets that carry several
  * types; PROTO_T_UNKNOWN when malformed or unknown. */

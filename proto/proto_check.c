@@ -13,6 +13,7 @@
  *  without unpacking. */
 #include "proto/proto.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 typedef enum {
@@ -202,6 +203,60 @@ proto_check (const uint8_t *data, size_t size)
     if (s_walk (data, size, &pos) || pos != size)
         return PROTO_EMALFORMED;
     return PROTO_OK;
+}
+
+proto_rc_t
+proto_split (const uint8_t *data, size_t size, size_t *len)
+{
+    *len = 0;
+    if (!data || size == 0 || size > PROTO_MAX_FRAME)
+        return PROTO_EMALFORMED;
+    size_t pos = 0;
+    if (s_walk (data, size, &pos) || pos == 0 || pos > size)
+        return PROTO_EMALFORMED;
+    *len = pos;
+    return PROTO_OK;
+}
+
+int
+proto_frame_add (proto_frame_t *self, const uint8_t *msg, size_t size)
+{
+    if (size > PROTO_MAX_FRAME - self->size)
+        return -1;
+    if (self->size + size > self->cap) {
+        size_t cap = self->cap ? self->cap : 4096;
+        while (cap < self->size + size)
+            cap *= 2;
+        uint8_t *data = realloc (self->data, cap);
+        if (!data)
+            return -1;
+        self->data = data;
+        self->cap = cap;
+    }
+    memcpy (self->data + self->size, msg, size);
+    self->size += size;
+    self->count++;
+    return 0;
+}
+
+bool
+proto_frame_full (const proto_frame_t *self)
+{
+    return self->count >= PROTO_FRAME_MAX_MSGS || self->size >= PROTO_FRAME_SOFT_BYTES;
+}
+
+void
+proto_frame_reset (proto_frame_t *self)
+{
+    self->size = 0;
+    self->count = 0;
+}
+
+void
+proto_frame_free (proto_frame_t *self)
+{
+    free (self->data);
+    memset (self, 0, sizeof *self);
 }
 
 static const struct {

@@ -312,6 +312,35 @@ s_subscription (const uint8_t *data, size_t size, proto_rc_t check)
     proto_subscription_destroy (&b);
 }
 
+/* The input as a batched frame (dispatch, result and reply sockets): split
+ * message by message as the receivers do. Each piece proto_split accepts
+ * lies inside the input and is exactly one message (proto_check agrees),
+ * and decodes like any frame; the whole input is one message only when
+ * proto_check says so. */
+static void
+s_batch (const uint8_t *data, size_t size, proto_rc_t check)
+{
+    size_t off = 0, len = 0, count = 0;
+    while (off < size && count <= PROTO_FRAME_MAX_MSGS) {
+        proto_rc_t rc = proto_split (data + off, size - off, &len);
+        S_ASSERT (rc == PROTO_OK || rc == PROTO_EMALFORMED);
+        if (rc != PROTO_OK) {
+            S_ASSERT (len == 0);
+            break;
+        }
+        S_ASSERT (len > 0 && len <= size - off);
+        S_ASSERT (proto_check (data + off, len) == PROTO_OK);
+        if (off == 0)
+            S_ASSERT ((check == PROTO_OK) == (len == size));
+        s_dispatch (data + off, len, PROTO_OK);
+        s_result (data + off, len, PROTO_OK);
+        s_reply (data + off, len, PROTO_OK);
+        s_heartbeat (data + off, len, PROTO_OK);
+        off += len;
+        count++;
+    }
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
@@ -328,5 +357,6 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     s_result (data, size, check);
     s_heartbeat (data, size, check);
     s_subscription (data, size, check);
+    s_batch (data, size, check);
     return 0;
 }

@@ -1245,6 +1245,84 @@ test_reply_round_trip (void **state)
     }
 }
 
+/* A batched frame: dispatches and results appended whole come back, one by
+ * one, through proto_split; the frame reports itself full at
+ * PROTO_FRAME_MAX_MSGS; every cut short of a message boundary is refused
+ * at the message it cuts, and a frame that is garbage after good messages
+ * yields the good ones, then PROTO_EMALFORMED. */
+static void
+test_frame_batches (void **state)
+{
+    (void)state;
+    proto_frame_t frame = {0};
+    proto_dispatch_t *d = s_dispatch (true);
+    proto_result_t *r = s_result (true);
+    uint8_t *dd, *rd;
+    size_t ds, rs;
+    assert_int_equal (proto_dispatch_encode (d, &dd, &ds), 0);
+    assert_int_equal (proto_result_encode (r, &rd, &rs), 0);
+    for (size_t i = 0; i < PROTO_FRAME_MAX_MSGS; i++) {
+        assert_false (proto_frame_full (&frame));
+        assert_int_equal (proto_frame_add (&frame, i % 2 ? rd : dd, i % 2 ? rs : ds), 0);
+    }
+    assert_true (proto_frame_full (&frame));
+    assert_int_equal (frame.count, PROTO_FRAME_MAX_MSGS);
+    assert_int_equal (frame.size, (ds + rs) * PROTO_FRAME_MAX_MSGS / 2);
+    /* one message at a time, each decoding to what was encoded */
+    size_t off = 0, n = 0, len = 0;
+    while (off < frame.size) {
+        assert_int_equal (proto_split (frame.data + off, frame.size - off, &len), PROTO_OK);
+        if (n % 2) {
+            proto_result_t *out = NULL;
+            assert_int_equal (len, rs);
+            assert_int_equal (proto_result_decode (frame.data + off, len, &out), PROTO_OK);
+            s_result_eq (r, out);
+            proto_result_destroy (&out);
+        }
+        else {
+            proto_dispatch_t *out = NULL;
+            assert_int_equal (len, ds);
+            assert_int_equal (proto_dispatch_decode (frame.data + off, len, &out), PROTO_OK);
+            s_dispatch_eq (d, out);
+            proto_dispatch_destroy (&out);
+        }
+        off += len;
+        n++;
+    }
+    assert_int_equal (n, PROTO_FRAME_MAX_MSGS);
+    /* a whole frame is not one message: its decoders refuse it */
+    proto_dispatch_t *whole = NULL;
+    assert_int_equal (proto_dispatch_decode (frame.data, frame.size, &whole), PROTO_EMALFORMED);
+    assert_null (whole);
+    /* cut inside the second message: the first splits, the rest does not */
+    for (size_t cut = ds + 1; cut < ds + rs; cut++) {
+        assert_int_equal (proto_split (frame.data, cut, &len), PROTO_OK);
+        assert_int_equal (len, ds);
+        assert_int_equal (proto_split (frame.data + ds, cut - ds, &len), PROTO_EMALFORMED);
+        assert_int_equal (len, 0);
+    }
+    /* the reset frame is reused; a byte that is no msgpack ends it */
+    proto_frame_reset (&frame);
+    assert_int_equal (frame.count, 0);
+    assert_int_equal (proto_frame_add (&frame, dd, ds), 0);
+    static const uint8_t never_used[] = {0xc1};
+    assert_int_equal (proto_frame_add (&frame, never_used, 1), 0);
+    assert_int_equal (proto_split (frame.data, frame.size, &len), PROTO_OK);
+    assert_int_equal (proto_split (frame.data + len, frame.size - len, &len), PROTO_EMALFORMED);
+    /* nothing, or no bytes, is not a message */
+    assert_int_equal (proto_split (NULL, 0, &len), PROTO_EMALFORMED);
+    assert_int_equal (proto_split (frame.data, 0, &len), PROTO_EMALFORMED);
+    /* a count the frame cannot back is refused before any allocation */
+    static const uint8_t bomb[] = {0xdd, 0xff, 0x00, 0x00, 0x00};
+    assert_int_equal (proto_split (bomb, sizeof bomb, &len), PROTO_EMALFORMED);
+    proto_frame_free (&frame);
+    assert_null (frame.data);
+    free (dd);
+    free (rd);
+    proto_dispatch_destroy (&d);
+    proto_result_destroy (&r);
+}
+
 static void
 test_dispatch_round_trip (void **state)
 {
@@ -2332,6 +2410,7 @@ proto_test (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_submit_round_trip),
+        cmocka_unit_test (test_frame_batches),
         cmocka_unit_test (test_command_round_trip),
         cmocka_unit_test (test_event_round_trip),
         cmocka_unit_test (test_subscription_round_trip),

@@ -55,6 +55,7 @@ typedef struct {
     proto_command_t *command;
     proto_reply_t *reply; // built while applying, published after the commit
     uint32_t tokens; // taken from the tenant's bucket for this submit (0: none)
+    bool published; // its reply went out (s_publish_replies)
     sch_limit_info_t rate; // the tenant limit's state after taking them
 } s_req_t;
 
@@ -76,10 +77,11 @@ struct _sch_server_t {
     s_deliverer_t *deliverers; // live deliverers, S_DELIVERERS_MAX at most
     size_t deliverer_count;
     s_req_t *reqs; // commit_batch slots
-    proto_result_t **results_buf; // commit_batch slots
-    sch_event_t *events; // commit_batch slots: what the results of a turn did
+    proto_result_t **results_buf; // commit_batch + PROTO_FRAME_MAX_MSGS slots
+    sch_event_t *events; // as many: what the results of a turn did
     sch_event_t *exp_events; // dispatch_batch slots: what the expiries of a turn did
     proto_dispatch_t **dispatches; // dispatch_batch slots
+    proto_frame_t frame; // the batched frame being built (dispatches, replies)
     int64_t next_hb_mono, next_purge_mono, store_retry_mono;
     s_rate_t rates[S_RATE_SLOTS];
     size_t rate_next;
@@ -340,8 +342,11 @@ sch_server_new (const sch_config_t *cfg)
     atomic_flag_clear (&self->backup_busy);
     self->deliverers = calloc (S_DELIVERERS_MAX, sizeof *self->deliverers);
     self->reqs = calloc (cfg->commit_batch, sizeof *self->reqs);
-    self->results_buf = calloc (cfg->commit_batch, sizeof *self->results_buf);
-    self->events = calloc (cfg->commit_batch, sizeof *self->events);
+    /* a results frame read when commit_batch - 1 are in carries up to
+     * PROTO_FRAME_MAX_MSGS more */
+    self->results_buf =
+        calloc ((size_t)cfg->commit_batch + PROTO_FRAME_MAX_MSGS, sizeof *self->results_buf);
+    self->events = calloc ((size_t)cfg->commit_batch + PROTO_FRAME_MAX_MSGS, sizeof *self->events);
     self->exp_events = calloc (cfg->dispatch_batch, sizeof *self->exp_events);
     self->dispatches = calloc (cfg->dispatch_batch, sizeof *self->dispatches);
     self->tenants = sch_limit_new (SCH_LIMIT_DEFAULT_MAX);
@@ -439,6 +444,7 @@ sch_server_destroy (sch_server_t **self_p)
     zh_metrics_destroy (&self->metrics);
     sch_limit_destroy (&self->tenants);
     free (self->dispatches);
+    proto_frame_free (&self->frame);
     free (self->exp_events);
     free (self->events);
     free (self->results_buf);
@@ -736,10 +742,17 @@ s_after_commit (sch_server_t *self, s_req_t *req)
     }
 }
 
+static const char *
+s_reply_topic (const s_req_t *req)
+{
+    return req->submit ? req->submit->reply_to : req->command->reply_to;
+}
+
+/* Publishes one reply in a frame of its own. */
 static void
 s_publish_reply (sch_server_t *self, s_req_t *req)
 {
-    const char *topic = req->submit ? req->submit->reply_to : req->command->reply_to;
+    const char *topic = s_reply_topic (req);
     if (!req->reply || !topic)
         return;
     uint8_t *data = NULL;
@@ -750,6 +763,42 @@ s_publish_reply (sch_server_t *self, s_req_t *req)
     }
     s_publish (self, topic, data, size);
     free (data);
+}
+
+/* Publishes the replies of reqs[0..n), those for one topic (one ingress)
+ * together, up to PROTO_FRAME_MAX_MSGS per frame: one ZeroMQ message and
+ * one CURVE box for a turn's replies to an ingress. The requests of a
+ * turn come from a few ingresses, so this walks each topic's run in turn
+ * and marks what it published. */
+static void
+s_publish_replies (sch_server_t *self, s_req_t *reqs, size_t n)
+{
+    proto_frame_t *frame = &self->frame;
+    for (size_t i = 0; i < n; i++) {
+        const char *topic = s_reply_topic (&reqs[i]);
+        if (reqs[i].published || !reqs[i].reply || !topic)
+            continue;
+        for (size_t j = i; j < n; j++) {
+            s_req_t *req = &reqs[j];
+            const char *t = s_reply_topic (req);
+            if (req->published || !req->reply || !t || strcmp (t, topic) != 0)
+                continue;
+            req->published = true;
+            uint8_t *data = NULL;
+            size_t size = 0;
+            if (proto_reply_encode (req->reply, &data, &size) != 0 ||
+                proto_frame_add (frame, data, size) != 0)
+                zh_error ("cannot encode reply", NULL);
+            free (data);
+            if (proto_frame_full (frame)) {
+                s_publish (self, topic, frame->data, frame->size);
+                proto_frame_reset (frame);
+            }
+        }
+        if (frame->count)
+            s_publish (self, topic, frame->data, frame->size);
+        proto_frame_reset (frame);
+    }
 }
 
 /* The tenant limit (ZHOOK_TENANT_RATE, ZHOOK_TENANT_BURST) counts accepted
@@ -844,16 +893,18 @@ s_apply_each (sch_server_t *self, s_req_t *reqs, size_t n)
 }
 
 /* After the commit: log, refund the tokens of what was not accepted,
- * publish every reply, free the requests. */
+ * publish every reply (batched per ingress), free the requests. */
 static void
 s_finish_reqs (sch_server_t *self, s_req_t *reqs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         s_after_commit (self, &reqs[i]);
         s_tenant_refund (self, &reqs[i]);
-        s_publish_reply (self, &reqs[i]);
-        s_req_clear (&reqs[i]);
+        reqs[i].published = false;
     }
+    s_publish_replies (self, reqs, n);
+    for (size_t i = 0; i < n; i++)
+        s_req_clear (&reqs[i]);
 }
 
 /* Decodes up to commit_batch waiting submit frames into self->reqs; a
@@ -999,8 +1050,29 @@ s_log_event (sch_server_t *self, const sch_event_t *ev)
     }
 }
 
-/* Decodes up to commit_batch waiting results frames into self->results_buf;
- * heartbeats are taken in on the way. Returns the number of results. */
+/* One message of a results frame: a result into *res (n counts it), or a
+ * heartbeat taken in. */
+static proto_rc_t
+s_result_msg (sch_server_t *self, const uint8_t *data, size_t size, proto_result_t **res)
+{
+    proto_type_t t = proto_peek_type (data, size);
+    if (t == PROTO_T_RESULT)
+        return proto_result_decode (data, size, res);
+    if (t != PROTO_T_HEARTBEAT)
+        return PROTO_ETYPE;
+    proto_heartbeat_t *hb = NULL;
+    proto_rc_t prc = proto_heartbeat_decode (data, size, &hb);
+    if (prc == PROTO_OK)
+        s_heard (self, hb);
+    proto_heartbeat_destroy (&hb);
+    return prc;
+}
+
+/* Decodes waiting results frames into self->results_buf, until it holds
+ * commit_batch (a frame carries up to PROTO_FRAME_MAX_MSGS, which the
+ * buffer has room for beyond commit_batch); heartbeats are taken in on the
+ * way. A malformed message ends its frame (the leases of what it carried
+ * bring those messages back). Returns the number of results. */
 static size_t
 s_read_results (sch_server_t *self)
 {
@@ -1009,29 +1081,23 @@ s_read_results (sch_server_t *self)
     proto_result_t **res = self->results_buf;
     while (n < self->cfg->commit_batch && s_recv (self->results, &msg)) {
         const uint8_t *data = zmq_msg_data (&msg);
-        size_t size = zmq_msg_size (&msg);
-        proto_rc_t prc = proto_check (data, size);
-        if (prc == PROTO_OK) {
-            proto_type_t t = proto_peek_type (data, size);
-            if (t == PROTO_T_RESULT)
-                prc = proto_result_decode (data, size, &res[n]);
-            else if (t == PROTO_T_HEARTBEAT) {
-                proto_heartbeat_t *hb = NULL;
-                prc = proto_heartbeat_decode (data, size, &hb);
-                if (prc == PROTO_OK)
-                    s_heard (self, hb);
-                proto_heartbeat_destroy (&hb);
-            }
-            else
-                prc = PROTO_ETYPE;
+        size_t size = zmq_msg_size (&msg), len = 0;
+        proto_rc_t prc = PROTO_OK;
+        for (size_t off = 0, count = 0; off < size && prc == PROTO_OK; off += len, count++) {
+            prc = count == PROTO_FRAME_MAX_MSGS ? PROTO_EMALFORMED
+                                                : proto_split (data + off, size - off, &len);
+            if (prc == PROTO_OK)
+                prc = s_result_msg (self, data + off, len, &res[n]);
+            if (prc == PROTO_OK && res[n])
+                n++;
         }
+        if (size == 0)
+            prc = PROTO_EMALFORMED;
         zmq_msg_close (&msg);
         if (prc != PROTO_OK) {
             zh_counter_inc (self->malformed);
             zh_warn ("dropped undecodable results frame", "s:error", proto_strerror (prc), NULL);
         }
-        else if (res[n])
-            n++;
     }
     return n;
 }
@@ -1073,34 +1139,67 @@ s_lease_max (sch_server_t *self, int64_t now_mono)
                                                        : 0;
 }
 
+/* Sends a batched frame; false (nothing sent) when ZeroMQ refuses it. */
+static bool
+s_send_frame (void *h, proto_frame_t *frame)
+{
+    bool sent = frame->count == 0 || zmq_send (h, frame->data, frame->size, ZMQ_DONTWAIT) >= 0;
+    proto_frame_reset (frame);
+    return sent;
+}
+
 /* After the commit of leases and expiries: log the expiries, send the
- * dispatches (a send refused leaves the lease to bring the message back). */
+ * dispatches, several per frame (a frame refused leaves the leases of its
+ * dispatches to bring them back). A turn's dispatches are split in as many
+ * frames as there are live deliverers (PUSH deals frames round robin),
+ * each of at most PROTO_FRAME_MAX_MSGS. */
 static void
 s_send_dispatches (sch_server_t *self, size_t leased, size_t expired, int64_t now)
 {
     for (size_t i = 0; i < expired; i++)
         s_log_event (self, &self->exp_events[i]);
+    if (!leased)
+        return;
     void *h = zsock_resolve (self->dispatch);
-    size_t unsent = 0;
+    int64_t live = 0;
+    s_capacity (self, zh_clock_mono_ms (), &live);
+    size_t per_frame = live > 1 ? (leased + (size_t)live - 1) / (size_t)live : leased;
+    proto_frame_t *frame = &self->frame;
+    size_t unsent = 0, in_frame_from = 0;
     for (size_t i = 0; i < leased; i++) {
         proto_dispatch_t *d = self->dispatches[i];
         uint8_t *data = NULL;
         size_t size = 0;
-        if (proto_dispatch_encode (d, &data, &size) == 0 &&
-            zmq_send (h, data, size, ZMQ_DONTWAIT) >= 0) {
-            zh_counter_inc (self->dispatched);
-            zh_histogram_observe (self->lateness, (double)(now - d->due_ms) / 1000.0);
-            if (zh_log_enabled (ZH_LOG_DEBUG)) {
-                char trace_id[ZH_TRACE_ID_SIZE];
-                zh_debug ("dispatched", "s:id", d->id, "i:attempt", (int64_t)d->attempt,
-                          "s:request_id", d->request_id, "s:trace_id",
-                          zh_trace_id (d->traceparent, trace_id, sizeof trace_id), NULL);
+        if (proto_dispatch_encode (d, &data, &size) != 0 ||
+            proto_frame_add (frame, data, size) != 0) {
+            unsent++; /* out of memory: its lease brings it back */
+            proto_dispatch_destroy (&self->dispatches[i]);
+        }
+        free (data);
+        bool last = i + 1 == leased;
+        if (!last && frame->count < per_frame && !proto_frame_full (frame))
+            continue;
+        size_t count = frame->count;
+        if (s_send_frame (h, frame)) {
+            for (size_t k = in_frame_from; k <= i; k++) {
+                const proto_dispatch_t *sent = self->dispatches[k];
+                if (!sent)
+                    continue;
+                zh_histogram_observe (self->lateness, (double)(now - sent->due_ms) / 1000.0);
+                if (zh_log_enabled (ZH_LOG_DEBUG)) {
+                    char trace_id[ZH_TRACE_ID_SIZE];
+                    zh_debug ("dispatched", "s:id", sent->id, "i:attempt", (int64_t)sent->attempt,
+                              "s:request_id", sent->request_id, "s:trace_id",
+                              zh_trace_id (sent->traceparent, trace_id, sizeof trace_id), NULL);
+                }
             }
+            zh_counter_add (self->dispatched, count);
         }
         else
-            unsent++;
-        free (data);
-        proto_dispatch_destroy (&self->dispatches[i]);
+            unsent += count;
+        for (size_t k = in_frame_from; k <= i; k++)
+            proto_dispatch_destroy (&self->dispatches[k]);
+        in_frame_from = i + 1;
     }
     if (unsent)
         zh_warn ("dispatches not sent; their leases will bring them back", "i:count",
@@ -1210,7 +1309,7 @@ s_turn (sch_server_t *self, int64_t due_ms, int64_t lease_ms, bool dispatch)
     s_finish_reqs (self, self->reqs, nreq);
     for (size_t i = 0; i < nres; i++)
         proto_result_destroy (&self->results_buf[i]);
-    return nreq == self->cfg->commit_batch || nres == self->cfg->commit_batch ||
+    return nreq == self->cfg->commit_batch || nres >= self->cfg->commit_batch ||
            (max && leased == max) || expired == self->cfg->dispatch_batch;
 }
 
