@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #define DLV_CONCURRENCY_MAX 10000
+#define DLV_PREFETCH_MAX 30000
 
 typedef struct {
     zh_log_level_t log_level; // ZHOOK_LOG_LEVEL
@@ -24,6 +25,7 @@ typedef struct {
     zh_curve_config_t curve; // ZHOOK_CURVE*: CURVE client keys and the scheduler's key
     char *ops_listen; // host:port of /live, /ready, /metrics
     uint32_t concurrency; // attempts in flight at most, 1..10000
+    uint32_t prefetch; // dispatches taken beyond concurrency, waiting for a slot
     uint32_t heartbeat_ms; // period of heartbeats to the scheduler
     uint32_t shutdown_grace_ms; // time in-flight attempts get after SIGTERM
     size_t response_body_max; // bytes of a failed response kept, 0..65536

@@ -22,6 +22,7 @@ static const char *const s_vars[] = {
     "ZHOOK_RESULTS_ENDPOINT",
     "ZHOOK_OPS_LISTEN",
     "ZHOOK_CONCURRENCY",
+    "ZHOOK_PREFETCH",
     "ZHOOK_HEARTBEAT_MS",
     "ZHOOK_SHUTDOWN_GRACE_MS",
     "ZHOOK_RESPONSE_BODY_MAX",
@@ -70,6 +71,7 @@ test_defaults (void **state)
     assert_int_equal (cfg->circuit_cooldown_ms, ZH_DEF_CIRCUIT_COOLDOWN_MS);
     assert_string_equal (cfg->ops_listen, ZH_DEF_DLV_OPS_LISTEN);
     assert_int_equal (cfg->concurrency, ZH_DEF_CONCURRENCY);
+    assert_int_equal (cfg->prefetch, 3 * ZH_DEF_CONCURRENCY);
     assert_int_equal (cfg->heartbeat_ms, ZH_DEF_HEARTBEAT_MS);
     assert_int_equal (cfg->shutdown_grace_ms, ZH_DEF_SHUTDOWN_GRACE_MS);
     assert_int_equal (cfg->response_body_max, ZH_DEF_RESPONSE_BODY_MAX);
@@ -108,12 +110,24 @@ test_overrides (void **state)
     assert_string_equal (cfg->results_endpoint, "ipc:///tmp/zhook-results");
     assert_string_equal (cfg->ops_listen, "127.0.0.1:0");
     assert_int_equal (cfg->concurrency, 10000);
+    assert_int_equal (cfg->prefetch, 30000); /* 3 x ZHOOK_CONCURRENCY, the most allowed */
     assert_int_equal (cfg->heartbeat_ms, 250);
     assert_int_equal (cfg->shutdown_grace_ms, 0);
     assert_int_equal (cfg->response_body_max, 0);
     assert_true (cfg->allow_private_targets);
     assert_string_equal (cfg->signing_secret, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
     assert_string_equal (cfg->instance_id, "dlv-a.b_c:1");
+    dlv_config_destroy (&cfg);
+    /* ZHOOK_PREFETCH set: its own value, 0 included */
+    setenv ("ZHOOK_PREFETCH", "0", 1);
+    cfg = dlv_config_new ();
+    assert_non_null (cfg);
+    assert_int_equal (cfg->prefetch, 0);
+    dlv_config_destroy (&cfg);
+    setenv ("ZHOOK_PREFETCH", "30000", 1);
+    cfg = dlv_config_new ();
+    assert_non_null (cfg);
+    assert_int_equal (cfg->prefetch, 30000);
     dlv_config_destroy (&cfg);
 }
 
@@ -150,6 +164,9 @@ test_refusals (void **state)
         {"ZHOOK_CONCURRENCY", "0"},
         {"ZHOOK_CONCURRENCY", "10001"},
         {"ZHOOK_CONCURRENCY", "12x"},
+        {"ZHOOK_PREFETCH", "-1"},
+        {"ZHOOK_PREFETCH", "30001"},
+        {"ZHOOK_PREFETCH", "many"},
         {"ZHOOK_HEARTBEAT_MS", "5"},
         {"ZHOOK_SHUTDOWN_GRACE_MS", "-1"},
         {"ZHOOK_RESPONSE_BODY_MAX", "1000000"},
@@ -211,7 +228,7 @@ test_vars_table (void **state)
         assert_non_null (v->def);
         assert_non_null (v->help);
     }
-    assert_int_equal (n, 20);
+    assert_int_equal (n, 21);
 }
 
 int

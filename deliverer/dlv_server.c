@@ -1,11 +1,23 @@
 /*  dlv_server.c — the deliverer loop: ZeroMQ in, libcurl out, results back.
  *
  *  One thread, one wait: curl_multi_poll watches the transfers and, as extra
- *  fds, the ZMQ_FD of the dispatch socket (only while a slot is free, so a
- *  full deliverer leaves work queued at the scheduler, bounded by RCVHWM =
- *  ZHOOK_CONCURRENCY) and of the two socket monitors. ZMQ_FD is
+ *  fds, the ZMQ_FD of the dispatch socket (only while a slot is free and
+ *  the queue is empty) and of the two socket monitors. ZMQ_FD is
  *  edge-triggered: after every wake-up and every completion the loop asks
  *  ZMQ_EVENTS again and drains what is readable, so no edge is lost.
+ *
+ *  Prefetch: the heartbeat announces ZHOOK_CONCURRENCY + ZHOOK_PREFETCH, so
+ *  the scheduler leases up to ZHOOK_PREFETCH dispatches more than there are
+ *  slots. They wait here (the queue holds the rest of the last frame; more
+ *  frames wait in the socket, RCVHWM = the same sum), and a slot that frees
+ *  starts the next at once instead of after a round trip through the
+ *  scheduler's turn: under load that round trip, not the CPU, bounded
+ *  deliveries (bench/RESULTS.md). At a stop, what waits goes back to the
+ *  scheduler as "deferred" with no wait: due again at once, no attempt
+ *  counted.
+ *
+ *  Results leave batched: one frame per turn of the loop (s_flush before
+ *  every wait and with every heartbeat).
  *
  *  Fairness (dlv_hosts): before an attempt starts, its destination (URL
  *  origin) must have fewer than ZHOOK_HOST_CONCURRENCY attempts in flight
@@ -80,6 +92,8 @@ struct _dlv_server_t {
     zh_gauge_t *m_open_circuits; // destinations whose circuit is not closed
     zh_counter_t *m_deferred_busy; // deferred_total{reason="host_busy"}
     zh_counter_t *m_deferred_open; // deferred_total{reason="circuit_open"}
+    zh_counter_t *m_deferred_stop; // {reason="stopping"}: prefetched, given back at a stop
+    zh_gauge_t *m_queued; // dispatches taken, waiting for a free slot
 };
 
 /* --- socket monitors ----------------------------------------------------- */
@@ -215,7 +229,7 @@ s_heartbeat (dlv_server_t *self)
     proto_heartbeat_t hb = {
         .from = self->cfg->instance_id,
         .at_ms = zh_clock_wall_ms (),
-        .capacity = self->cfg->concurrency,
+        .capacity = self->cfg->concurrency + self->cfg->prefetch,
         .free = self->stopping ? 0 : dlv_http_free_slots (self->http),
         .ready = atomic_load (&self->ready),
         .stopping = self->stopping,
@@ -251,13 +265,11 @@ s_host_release (dlv_server_t *self, const char *url, dlv_hosts_outcome_t outcome
     zh_gauge_set (self->m_open_circuits, (int64_t)dlv_hosts_open_count (self->hosts));
 }
 
-/* Sends d back at once as "deferred": not an attempt, no slot taken. */
+/* Sends d back at once as "deferred": not an attempt, no slot taken; due
+ * again after wait_ms (reason: host_busy, circuit_open or stopping). */
 static void
-s_defer (dlv_server_t *self, const proto_dispatch_t *d, dlv_hosts_verdict_t verdict,
-         int64_t wait_ms)
+s_send_deferred (dlv_server_t *self, const proto_dispatch_t *d, int64_t wait_ms, const char *reason)
 {
-    bool busy = verdict == DLV_HOSTS_BUSY;
-    zh_counter_inc (busy ? self->m_deferred_busy : self->m_deferred_open);
     proto_result_t r = {
         .id = d->id,
         .attempt = d->attempt,
@@ -273,7 +285,16 @@ s_defer (dlv_server_t *self, const proto_dispatch_t *d, dlv_hosts_verdict_t verd
     else
         zh_error ("cannot encode a result", "s:id", d->id, NULL);
     zh_debug ("attempt deferred", "s:id", d->id, "i:attempt", (int64_t)d->attempt, "s:reason",
-              busy ? "host_busy" : "circuit_open", "i:retry_after_ms", wait_ms, NULL);
+              reason, "i:retry_after_ms", wait_ms, NULL);
+}
+
+static void
+s_defer (dlv_server_t *self, const proto_dispatch_t *d, dlv_hosts_verdict_t verdict,
+         int64_t wait_ms)
+{
+    bool busy = verdict == DLV_HOSTS_BUSY;
+    zh_counter_inc (busy ? self->m_deferred_busy : self->m_deferred_open);
+    s_send_deferred (self, d, wait_ms, busy ? "host_busy" : "circuit_open");
 }
 
 /* dlv_http's done callback: report, count, log. */
@@ -396,7 +417,7 @@ s_start_next (dlv_server_t *self)
     }
 }
 
-/* Dispatches the queue does not hold: dropped, their leases bring them back. */
+/* Frees what the queue holds (out of memory, destroy). */
 static void
 s_queue_drop (dlv_server_t *self)
 {
@@ -430,6 +451,33 @@ s_take_work (dlv_server_t *self)
         else
             s_start_next (self);
     }
+    zh_gauge_set (self->m_queued, (int64_t)self->queue_len);
+}
+
+/* At a stop: every dispatch taken and not started, queued here or still in
+ * the socket, goes back as deferred (due again at once, no attempt
+ * counted), so a prefetching deliverer that stops does not leave its
+ * messages to wait for their leases. Returns how many. */
+static size_t
+s_give_back (dlv_server_t *self)
+{
+    size_t n = 0;
+    while (true) {
+        for (; self->queue_len > 0; n++) {
+            proto_dispatch_t *d = self->queue[self->queue_head];
+            self->queue[self->queue_head++] = NULL;
+            self->queue_len--;
+            zh_counter_inc (self->m_deferred_stop);
+            s_send_deferred (self, d, 0, "stopping");
+            proto_dispatch_destroy (&d);
+        }
+        if (!s_dispatch_waiting (self))
+            break;
+        s_take_frame (self);
+    }
+    self->queue_head = 0;
+    zh_gauge_set (self->m_queued, 0);
+    return n;
 }
 
 /* --- life cycle ------------------------------------------------------------ */
@@ -464,15 +512,20 @@ s_metrics_init (dlv_server_t *self)
         zh_metrics_gauge (m, "zhook_deliverer_open_circuits",
                           "Destinations whose circuit breaker is open or half-open", NULL);
     const char *deferred = "zhook_deliverer_deferred_total";
-    const char *deferred_help =
-        "Dispatches sent back unattempted: destination busy or circuit open";
+    const char *deferred_help = "Dispatches sent back unattempted: destination busy, circuit "
+                                "open, or taken ahead and given back at a stop";
     self->m_deferred_busy = zh_metrics_counter (m, deferred, deferred_help, "reason=\"host_busy\"");
     self->m_deferred_open =
         zh_metrics_counter (m, deferred, deferred_help, "reason=\"circuit_open\"");
+    self->m_deferred_stop = zh_metrics_counter (m, deferred, deferred_help, "reason=\"stopping\"");
+    self->m_queued =
+        zh_metrics_gauge (m, "zhook_deliverer_queued",
+                          "Dispatches taken (ZHOOK_PREFETCH) and waiting for a free slot", NULL);
     if (!self->m_success || !self->m_failure || !self->m_gone || !self->m_error ||
         !self->m_latency || !self->m_in_flight || !self->m_capacity || !self->m_stale ||
         !self->m_bad_frames || !self->m_dropped || !self->m_open_circuits ||
-        !self->m_deferred_busy || !self->m_deferred_open)
+        !self->m_deferred_busy || !self->m_deferred_open || !self->m_deferred_stop ||
+        !self->m_queued)
         return -1;
     zh_gauge_set (self->m_capacity, self->cfg->concurrency);
     return 0;
@@ -522,7 +575,9 @@ dlv_server_new (const dlv_config_t *cfg)
     }
     zh_curve_apply (self->curve, self->pull);
     zh_curve_apply (self->curve, self->push);
-    zsock_set_rcvhwm (self->pull, (int)cfg->concurrency);
+    /* frames of up to PROTO_FRAME_MAX_MSGS: the leases (concurrency +
+     * prefetch) fit whatever the scheduler's batching */
+    zsock_set_rcvhwm (self->pull, (int)(cfg->concurrency + cfg->prefetch));
     zsock_set_linger (self->pull, 0);
     zsock_set_linger (self->push, (int)cfg->shutdown_grace_ms);
     if (s_monitor_start (&self->pull_mon, self->pull, "dispatch") ||
@@ -621,12 +676,14 @@ s_stop (dlv_server_t *self)
 {
     self->stopping = true;
     s_update_ready (self);
-    /* stop pulling: frames and dispatches queued here are dropped; their
-     * leases bring them back */
-    if (self->queue_len)
-        zh_info ("dropping queued dispatches; their leases bring them back", "i:count",
-                 (int64_t)self->queue_len, NULL);
-    s_queue_drop (self);
+    /* say stopping first (the scheduler leases us nothing more), then give
+     * back what was taken and not started, then stop pulling: a frame that
+     * still arrives is dropped and its leases bring its messages back */
+    s_heartbeat (self);
+    size_t given_back = s_give_back (self);
+    if (given_back)
+        zh_info ("prefetched dispatches given back to the scheduler", "i:count",
+                 (int64_t)given_back, NULL);
     s_monitor_stop (&self->pull_mon);
     zsock_destroy (&self->pull);
     s_heartbeat (self);

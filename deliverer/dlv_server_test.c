@@ -116,7 +116,7 @@ s_group_teardown (void **state)
 
 static int
 s_setup_with (void **state, uint32_t host_concurrency, uint32_t circuit_failures,
-              uint32_t cooldown_ms)
+              uint32_t cooldown_ms, uint32_t prefetch)
 {
     fixture_t *f = calloc (1, sizeof *f);
     assert_non_null (f);
@@ -141,6 +141,7 @@ s_setup_with (void **state, uint32_t host_concurrency, uint32_t circuit_failures
     f->cfg.results_endpoint = f->results_ep;
     f->cfg.ops_listen = "127.0.0.1:0";
     f->cfg.concurrency = 4;
+    f->cfg.prefetch = prefetch;
     f->cfg.heartbeat_ms = 100;
     f->cfg.shutdown_grace_ms = 400;
     f->cfg.response_body_max = 64;
@@ -160,14 +161,21 @@ s_setup_with (void **state, uint32_t host_concurrency, uint32_t circuit_failures
 static int
 s_setup (void **state)
 {
-    return s_setup_with (state, 4, 0, 1000);
+    return s_setup_with (state, 4, 0, 1000, 0);
+}
+
+/* four slots and four dispatches more taken ahead */
+static int
+s_setup_prefetch (void **state)
+{
+    return s_setup_with (state, 4, 0, 1000, 4);
 }
 
 /* one attempt per destination, circuits open after 2 failures for 400 ms */
 static int
 s_setup_fair (void **state)
 {
-    return s_setup_with (state, 1, 2, 400);
+    return s_setup_with (state, 1, 2, 400, 0);
 }
 
 static int
@@ -246,9 +254,9 @@ s_wait_ready (fixture_t *f)
     fail_msg ("deliverer never reported ready");
 }
 
-static void
-s_send_dispatch_to (fixture_t *f, int port, const char *id, const char *path, uint32_t timeout_ms,
-                    int64_t lease_left_ms)
+static proto_dispatch_t *
+s_dispatch_new (int port, const char *id, const char *path, uint32_t timeout_ms,
+                int64_t lease_left_ms)
 {
     proto_dispatch_t *d = proto_dispatch_new ();
     assert_non_null (d);
@@ -263,12 +271,41 @@ s_send_dispatch_to (fixture_t *f, int port, const char *id, const char *path, ui
     d->payload = (uint8_t *)strdup ("{}");
     d->payload_size = 2;
     d->request_id = strdup ("req-1");
+    return d;
+}
+
+static void
+s_send_dispatch_to (fixture_t *f, int port, const char *id, const char *path, uint32_t timeout_ms,
+                    int64_t lease_left_ms)
+{
+    proto_dispatch_t *d = s_dispatch_new (port, id, path, timeout_ms, lease_left_ms);
     uint8_t *data = NULL;
     size_t size = 0;
     assert_int_equal (proto_dispatch_encode (d, &data, &size), 0);
     assert_int_equal (zmq_send (zsock_resolve (f->dispatch), data, size, 0), (int)size);
     free (data);
     proto_dispatch_destroy (&d);
+}
+
+/* One batched frame of n dispatches to path, ids "msg_B<i>". */
+static void
+s_send_batch (fixture_t *f, size_t n, const char *path)
+{
+    proto_frame_t frame = {0};
+    for (size_t i = 0; i < n; i++) {
+        char id[32];
+        snprintf (id, sizeof id, "msg_B%zu", i);
+        proto_dispatch_t *d = s_dispatch_new (f->web_port, id, path, 5000, 20000);
+        uint8_t *data = NULL;
+        size_t size = 0;
+        assert_int_equal (proto_dispatch_encode (d, &data, &size), 0);
+        assert_int_equal (proto_frame_add (&frame, data, size), 0);
+        free (data);
+        proto_dispatch_destroy (&d);
+    }
+    assert_int_equal (zmq_send (zsock_resolve (f->dispatch), frame.data, frame.size, 0),
+                      (int)frame.size);
+    proto_frame_free (&frame);
 }
 
 static void
@@ -397,6 +434,64 @@ test_stop_finishes_then_aborts (void **state)
     assert_non_null (f->last_hb);
     assert_true (f->last_hb->stopping);
     assert_false (f->last_hb->ready);
+    dlv_server_destroy (&f->server);
+}
+
+/* ZHOOK_PREFETCH: one frame of 8 dispatches to a deliverer of 4 slots and
+ * a prefetch of 4: the heartbeat announces 8, 4 attempts start and 4 wait
+ * (zhook_deliverer_queued 4). At a stop the 4 waiting go back at once as
+ * deferred with no wait (not attempted: the receiver saw only 4), counted
+ * as deferred_total{reason="stopping"}; the 4 running are aborted after
+ * the grace period. */
+static void s_wait_sleepers (int n);
+
+static void
+test_prefetch_queues_and_gives_back (void **state)
+{
+    fixture_t *f = *state;
+    s_wait_ready (f);
+    assert_int_equal (f->last_hb->capacity, 8);
+    atomic_store (&s_hits, 0);
+    s_send_batch (f, 8, "/sleep");
+    s_wait_sleepers (4);
+    char buf[65536];
+    int64_t deadline = zh_clock_mono_ms () + 2000;
+    while (zh_clock_mono_ms () < deadline) {
+        assert_int_equal (s_ops_get (f, "/metrics", buf), 200);
+        if (strstr (buf, "\nzhook_deliverer_queued 4\n"))
+            break;
+        usleep (10 * 1000);
+    }
+    assert_non_null (strstr (buf, "\nzhook_deliverer_queued 4\n"));
+    assert_non_null (strstr (buf, "\nzhook_deliverer_in_flight 4\n"));
+    usleep (100 * 1000); /* nothing more starts while the slots are busy */
+    assert_int_equal (atomic_load (&s_sleepers), 4);
+
+    dlv_server_stop (f->server);
+    int given_back = 0, aborted = 0;
+    for (int i = 0; i < 8; i++) {
+        proto_result_t *r = s_next_result (f, 3000);
+        assert_non_null (r);
+        if (r->error && !strcmp (r->error, "deferred")) {
+            assert_int_equal (aborted, 0); /* given back before the grace ends */
+            assert_int_equal (r->retry_after_ms, 0);
+            assert_int_equal (r->attempt, 2);
+            given_back++;
+        }
+        else {
+            assert_string_equal (r->error, "aborted");
+            aborted++;
+        }
+        proto_result_destroy (&r);
+    }
+    assert_int_equal (given_back, 4);
+    assert_int_equal (aborted, 4);
+    assert_int_equal (atomic_load (&s_hits), 4);
+    pthread_join (f->thread, NULL);
+    assert_int_equal (f->run_rc, 0);
+    assert_int_equal (s_ops_get (f, "/metrics", buf), 200);
+    assert_non_null (strstr (buf, "zhook_deliverer_deferred_total{reason=\"stopping\"} 4\n"));
+    assert_non_null (strstr (buf, "\nzhook_deliverer_queued 0\n"));
     dlv_server_destroy (&f->server);
 }
 
@@ -535,6 +630,8 @@ dlv_server_test (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown (test_deliver_and_report, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_stop_finishes_then_aborts, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_prefetch_queues_and_gives_back, s_setup_prefetch,
+                                         s_teardown),
         cmocka_unit_test_setup_teardown (test_busy_destination_defers, s_setup_fair, s_teardown),
         cmocka_unit_test_setup_teardown (test_circuit_opens_and_recovers, s_setup_fair, s_teardown),
     };

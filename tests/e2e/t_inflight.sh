@@ -1,25 +1,30 @@
 #!/bin/sh
 # t_inflight.sh — in-flight work is bounded by what the deliverers can take
 # (issue 2: the scheduler leases only as much as the deliverers' heartbeats
-# announce; the rest waits in LMDB). One deliverer with ZHOOK_CONCURRENCY=4,
-# a receiver that holds every request 150 ms, 100 messages due at once (one
-# batch): while they drain, GET /v1/status "in_flight", the scheduler's
-# zhook_scheduler_in_flight gauge and the deliverer's zhook_deliverer_in_flight
-# are polled and never exceed 4; the receiver's own log (arrival times, each
-# request held 150 ms) never shows more than 4 requests open at once, and does
-# show 4 (the slots are used); all 100 are delivered, each once.
+# announce; the rest waits in LMDB). One deliverer with ZHOOK_CONCURRENCY=4
+# and ZHOOK_PREFETCH=3 (it announces 4 + 3 and holds up to 3 leased
+# dispatches waiting for a slot), a receiver that holds every request 150 ms,
+# 100 messages due at once (one batch): while they drain, GET /v1/status
+# "in_flight" and the scheduler's zhook_scheduler_in_flight gauge (leases)
+# never exceed 7, the deliverer's zhook_deliverer_in_flight (HTTP attempts)
+# never exceeds 4 and its zhook_deliverer_queued never 3; the receiver's own
+# log (arrival times, each request held 150 ms) never shows more than 4
+# requests open at once, and does show 4 (the slots are used); all 100 are
+# delivered, each once.
 . "$(dirname "$0")/lib.sh"
 
 CAP=4
+PREFETCH=3
+LEASES=$((CAP + PREFETCH))
 N=100
 HOLD_MS=150
 zh_setup
 zh_start_receiver
-ZH_DLV_ENV="ZHOOK_CONCURRENCY=$CAP"
+ZH_DLV_ENV="ZHOOK_CONCURRENCY=$CAP ZHOOK_PREFETCH=$PREFETCH"
 zh_start_pipeline a
 DLV_OPS=$(zh_dlv_ops a)
-zh_wait_until 5000 "zh_api GET /v1/status && [ \"\$(zh_body capacity)\" = $CAP ]" ||
-    zh_fail "GET /v1/status does not show capacity $CAP: status $ZH_STATUS $(zh_resp)"
+zh_wait_until 5000 "zh_api GET /v1/status && [ \"\$(zh_body capacity)\" = $LEASES ]" ||
+    zh_fail "GET /v1/status does not show capacity $LEASES: status $ZH_STATUS $(zh_resp)"
 
 items=""
 i=0
@@ -37,6 +42,7 @@ zh_assert_eq "$(zh_body items.#)" "$N" "items in the batch answer"
 MAX_STATUS=0
 MAX_SCH=0
 MAX_DLV=0
+MAX_QUEUED=0
 POLLS=0
 poll_once () {
     POLLS=$((POLLS + 1))
@@ -51,16 +57,22 @@ poll_once () {
     _p=$(zh_metric "$DLV_OPS" zhook_deliverer_in_flight) ||
         zh_fail "deliverer /metrics lacks zhook_deliverer_in_flight"
     [ "$_p" -le "$MAX_DLV" ] || MAX_DLV=$_p
+    _p=$(zh_metric "$DLV_OPS" zhook_deliverer_queued) ||
+        zh_fail "deliverer /metrics lacks zhook_deliverer_queued"
+    [ "$_p" -le "$MAX_QUEUED" ] || MAX_QUEUED=$_p
     [ "$(zh_rcv_path_count /held)" -ge "$N" ]
 }
 # N / CAP rounds of HOLD_MS: about 3.75 s; deadline with room to spare
 zh_wait_until 20000 poll_once || zh_fail "receiver answered $(zh_rcv_path_count /held) of $N"
 T1=$(zh_now_ms)
 zh_log "$N messages drained in $((T1 - T0)) ms; $POLLS polls; max in_flight: /v1/status $MAX_STATUS," \
-    "zhook_scheduler_in_flight $MAX_SCH, zhook_deliverer_in_flight $MAX_DLV"
-zh_assert_le "$MAX_STATUS" "$CAP" "max in_flight in GET /v1/status"
-zh_assert_le "$MAX_SCH" "$CAP" "max zhook_scheduler_in_flight"
+    "zhook_scheduler_in_flight $MAX_SCH, zhook_deliverer_in_flight $MAX_DLV, queued $MAX_QUEUED"
+zh_assert_le "$MAX_STATUS" "$LEASES" "max in_flight in GET /v1/status"
+zh_assert_le "$MAX_SCH" "$LEASES" "max zhook_scheduler_in_flight"
 zh_assert_le "$MAX_DLV" "$CAP" "max zhook_deliverer_in_flight"
+zh_assert_le "$MAX_QUEUED" "$PREFETCH" "max zhook_deliverer_queued"
+# the prefetch was used: leases beyond the slots
+zh_assert_ge "$MAX_SCH" $((CAP + 1)) "max zhook_scheduler_in_flight (prefetch used)"
 # the polls saw work in flight (they can fail): at least one view at >= 2
 zh_assert_ge "$((MAX_STATUS > MAX_DLV ? MAX_STATUS : MAX_DLV))" 2 "largest in_flight a poll saw"
 # rounds of CAP: it cannot have been faster than N / CAP holds
@@ -94,4 +106,4 @@ zh_wait_until 5000 "zh_api GET /v1/status && [ \"\$(zh_body delivered)\" = $N ]"
     zh_fail "GET /v1/status does not count $N delivered: $(zh_resp)"
 zh_assert_eq "$(zh_body in_flight)" 0 "in_flight at the end"
 zh_assert_eq "$(zh_metric "$ZH_SCH_OPS" zhook_scheduler_delivered_total)" "$N" "zhook_scheduler_delivered_total"
-zh_pass "in flight never above ZHOOK_CONCURRENCY=$CAP (status $MAX_STATUS, scheduler $MAX_SCH, deliverer $MAX_DLV, receiver $MAX_OPEN); all $N delivered once in $((T1 - T0)) ms"
+zh_pass "attempts never above ZHOOK_CONCURRENCY=$CAP (deliverer $MAX_DLV, receiver $MAX_OPEN), leases never above $LEASES (status $MAX_STATUS, scheduler $MAX_SCH), queued $MAX_QUEUED; all $N delivered once in $((T1 - T0)) ms"

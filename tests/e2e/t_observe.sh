@@ -90,7 +90,8 @@ for st in scheduled in_flight retrying delivered dead cancelled; do
 done
 for d in a b; do
     for f in zhook_deliverer_attempts_total zhook_deliverer_attempt_latency_seconds \
-        zhook_deliverer_in_flight zhook_deliverer_blocked_total zhook_deliverer_open_circuits; do
+        zhook_deliverer_in_flight zhook_deliverer_blocked_total zhook_deliverer_open_circuits \
+        zhook_deliverer_queued; do
         has "$ZH_TMP/m_dlv_$d.txt" $f || zh_fail "deliverer $d /metrics lacks $f"
     done
 done
