@@ -28,7 +28,7 @@ const zh_config_var_t dlv_config_vars[] = {
     {"ZHOOK_OPS_LISTEN", ZH_DEF_DLV_OPS_LISTEN, "host:port of /live, /ready and /metrics"},
     {"ZHOOK_CONCURRENCY", S_XSTR (ZH_DEF_CONCURRENCY),
      "HTTP attempts in flight at most (1..10000)"},
-    {"ZHOOK_PREFETCH", "3 x ZHOOK_CONCURRENCY",
+    {"ZHOOK_PREFETCH", "ZHOOK_CONCURRENCY",
      "dispatches leased to this deliverer beyond ZHOOK_CONCURRENCY, waiting here for a free "
      "slot, so slots refill without waiting for the scheduler (0..30000)"},
     {"ZHOOK_HEARTBEAT_MS", S_XSTR (ZH_DEF_HEARTBEAT_MS),
@@ -148,7 +148,7 @@ dlv_config_new (void)
     if (zh_config_int ("ZHOOK_CONCURRENCY", ZH_DEF_CONCURRENCY, 1, DLV_CONCURRENCY_MAX, &v))
         goto fail;
     self->concurrency = (uint32_t)v;
-    if (zh_config_int ("ZHOOK_PREFETCH", 3 * (int64_t)self->concurrency, 0, DLV_PREFETCH_MAX, &v))
+    if (zh_config_int ("ZHOOK_PREFETCH", self->concurrency, 0, DLV_PREFETCH_MAX, &v))
         goto fail;
     self->prefetch = (uint32_t)v;
     if (zh_config_int ("ZHOOK_HEARTBEAT_MS", ZH_DEF_HEARTBEAT_MS, 100, 60000, &v))

@@ -71,7 +71,7 @@ test_defaults (void **state)
     assert_int_equal (cfg->circuit_cooldown_ms, ZH_DEF_CIRCUIT_COOLDOWN_MS);
     assert_string_equal (cfg->ops_listen, ZH_DEF_DLV_OPS_LISTEN);
     assert_int_equal (cfg->concurrency, ZH_DEF_CONCURRENCY);
-    assert_int_equal (cfg->prefetch, 3 * ZH_DEF_CONCURRENCY);
+    assert_int_equal (cfg->prefetch, ZH_DEF_CONCURRENCY);
     assert_int_equal (cfg->heartbeat_ms, ZH_DEF_HEARTBEAT_MS);
     assert_int_equal (cfg->shutdown_grace_ms, ZH_DEF_SHUTDOWN_GRACE_MS);
     assert_int_equal (cfg->response_body_max, ZH_DEF_RESPONSE_BODY_MAX);
@@ -110,7 +110,7 @@ test_overrides (void **state)
     assert_string_equal (cfg->results_endpoint, "ipc:///tmp/zhook-results");
     assert_string_equal (cfg->ops_listen, "127.0.0.1:0");
     assert_int_equal (cfg->concurrency, 10000);
-    assert_int_equal (cfg->prefetch, 30000); /* 3 x ZHOOK_CONCURRENCY, the most allowed */
+    assert_int_equal (cfg->prefetch, 10000); /* as ZHOOK_CONCURRENCY */
     assert_int_equal (cfg->heartbeat_ms, 250);
     assert_int_equal (cfg->shutdown_grace_ms, 0);
     assert_int_equal (cfg->response_body_max, 0);
