@@ -454,7 +454,7 @@ test_prefetch_queues_and_gives_back (void **state)
     atomic_store (&s_hits, 0);
     s_send_batch (f, 8, "/sleep");
     s_wait_sleepers (4);
-    char buf[65536];
+    char buf[65536] = "";
     int64_t deadline = zh_clock_mono_ms () + 2000;
     while (zh_clock_mono_ms () < deadline) {
         assert_int_equal (s_ops_get (f, "/metrics", buf), 200);
