@@ -245,9 +245,10 @@ lateness () {
     awk -v p="$1" 'index($5, p) == 1 && $3 ~ /^[0-9]+$/ {
         printf "%d\n", ($1 * 1000 + 0.5) - $3 }' "$RCV_LOG" | sort -n |
         awk '{ v[NR] = $1 } END {
-            if (NR == 0) { print "- - - -"; exit }
+            if (NR == 0) { print "- - - - -"; exit }
             i50 = int(NR * 0.50 + 0.999999); i99 = int(NR * 0.99 + 0.999999)
-            print v[i50], v[i99], v[NR], v[1] }'
+            for (i = 1; i <= NR; i++) late += v[i] > 10
+            print v[i50], v[i99], v[NR], v[1], late + 0 }'
 }
 
 dups () {
@@ -324,6 +325,16 @@ scenario3 () {
     kv "$_s" s3_late_p99_ms "$2"
     kv "$_s" s3_late_max_ms "$3"
     kv "$_s" s3_late_min_ms "$4"
+    kv "$_s" s3_late_10ms "$5"
+    # zhook: how much of it is the scheduler's (its dispatch lateness
+    # histogram: sent minus due) and how much the delivery's
+    if [ "$_s" = zhook ]; then
+        curl -s --max-time 2 "$ZH_SCH_OPS/metrics" >"$ZH_TMP/s3_sch_metrics.txt"
+        kv "$_s" s3_sch_late_10ms "$(awk '
+            $1 ~ /^zhook_scheduler_dispatch_lateness_seconds_bucket\{le="0.01"\}/ { b = $NF }
+            $1 == "zhook_scheduler_dispatch_lateness_seconds_count" { c = $NF }
+            END { printf "%d\n", c - b }' "$ZH_TMP/s3_sch_metrics.txt")"
+    fi
     sys_stop "$_s"
 }
 
@@ -495,6 +506,8 @@ s3_late_p50_ms|3 lateness p50 (ms)|lo|-|-
 s3_late_p99_ms|3 lateness p99 (ms)|lo|-|<=5
 s3_late_max_ms|3 lateness max (ms)|lo|-|<=20
 s3_late_min_ms|3 lateness min (ms; < 0 is early)|hi|-|-
+s3_late_10ms|3 messages > 10 ms late at the receiver|-|-|-
+s3_sch_late_10ms|3 ... of them dispatched > 10 ms late (scheduler)|-|-|-
 s3_steal_pct|3 machine stolen by the hypervisor (%)|-|-|-
 s4_load_s|4 load time of the backlog (s)|lo|-|-
 s4_pending|4 pending messages|hi|-|-
