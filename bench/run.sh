@@ -507,7 +507,7 @@ s3_late_p99_ms|3 lateness p99 (ms)|lo|-|<=5
 s3_late_max_ms|3 lateness max (ms)|lo|-|<=20
 s3_late_min_ms|3 lateness min (ms; < 0 is early)|hi|-|-
 s3_late_10ms|3 messages > 10 ms late at the receiver|-|-|-
-s3_sch_late_10ms|3 ... of them dispatched > 10 ms late (scheduler)|-|-|-
+s3_sch_late_10ms|3 ... > 10 ms late when dispatched|-|-|-
 s3_steal_pct|3 machine stolen by the hypervisor (%)|-|-|-
 s4_load_s|4 load time of the backlog (s)|lo|-|-
 s4_pending|4 pending messages|hi|-|-
