@@ -333,6 +333,23 @@ s_on_done (void *arg, const proto_dispatch_t *d, const proto_result_t *r)
 
 /* --- receiving ------------------------------------------------------------- */
 
+/* One dispatch of a frame (proto_frame_each), appended to the queue. */
+static proto_rc_t
+s_queue_msg (void *arg, const uint8_t *data, size_t size)
+{
+    dlv_server_t *self = arg;
+    proto_dispatch_t *d = NULL;
+    proto_rc_t rc = proto_dispatch_decode (data, size, &d);
+    if (rc == PROTO_OK && (!d->id || !d->url || d->timeout_ms == 0))
+        rc = PROTO_EMALFORMED;
+    if (rc != PROTO_OK) {
+        proto_dispatch_destroy (&d);
+        return rc;
+    }
+    self->queue[self->queue_len++] = d; /* < PROTO_FRAME_MAX_MSGS: proto_frame_each counts */
+    return PROTO_OK;
+}
+
 /* Receives one frame (the caller saw ZMQ_POLLIN; the queue is empty) and
  * queues its dispatches, up to PROTO_FRAME_MAX_MSGS. A malformed message
  * ends the frame; what it carried comes back with its lease. */
@@ -354,23 +371,10 @@ s_take_frame (dlv_server_t *self)
         if (zmq_msg_recv (&msg, raw, ZMQ_DONTWAIT) < 0)
             break;
     }
-    const uint8_t *data = zmq_msg_data (&msg);
-    size_t size = zmq_msg_size (&msg), len = 0;
-    proto_rc_t rc = extra_frames || size == 0 ? PROTO_EMALFORMED : PROTO_OK;
     self->queue_head = self->queue_len = 0;
-    for (size_t off = 0; off < size && rc == PROTO_OK; off += len) {
-        proto_dispatch_t *d = NULL;
-        rc = self->queue_len == PROTO_FRAME_MAX_MSGS ? PROTO_EMALFORMED
-                                                     : proto_split (data + off, size - off, &len);
-        if (rc == PROTO_OK)
-            rc = proto_dispatch_decode (data + off, len, &d);
-        if (rc == PROTO_OK && (!d->id || !d->url || d->timeout_ms == 0))
-            rc = PROTO_EMALFORMED;
-        if (rc == PROTO_OK)
-            self->queue[self->queue_len++] = d;
-        else
-            proto_dispatch_destroy (&d);
-    }
+    proto_rc_t rc = extra_frames ? PROTO_EMALFORMED
+                                 : proto_frame_each (zmq_msg_data (&msg), zmq_msg_size (&msg),
+                                                     s_queue_msg, self, NULL);
     zmq_msg_close (&msg);
     if (rc != PROTO_OK) {
         zh_counter_inc (self->m_bad_frames);
@@ -379,14 +383,22 @@ s_take_frame (dlv_server_t *self)
     }
 }
 
+/* Takes the oldest queued dispatch (the queue is not empty). */
+static proto_dispatch_t *
+s_queue_pop (dlv_server_t *self)
+{
+    proto_dispatch_t *d = self->queue[self->queue_head];
+    self->queue[self->queue_head++] = NULL;
+    self->queue_len--;
+    return d;
+}
+
 /* Starts the next queued dispatch (a slot is free): refused when its lease
  * is too short, deferred when its destination is busy or its circuit open. */
 static void
 s_start_next (dlv_server_t *self)
 {
-    proto_dispatch_t *d = self->queue[self->queue_head];
-    self->queue[self->queue_head++] = NULL;
-    self->queue_len--;
+    proto_dispatch_t *d = s_queue_pop (self);
     int64_t now = zh_clock_wall_ms ();
     if (now + (int64_t)d->timeout_ms > d->lease_until_ms) {
         /* it could finish after its lease: the scheduler would dispatch it
@@ -464,9 +476,7 @@ s_give_back (dlv_server_t *self)
     size_t n = 0;
     while (true) {
         for (; self->queue_len > 0; n++) {
-            proto_dispatch_t *d = self->queue[self->queue_head];
-            self->queue[self->queue_head++] = NULL;
-            self->queue_len--;
+            proto_dispatch_t *d = s_queue_pop (self);
             zh_counter_inc (self->m_deferred_stop);
             s_send_deferred (self, d, 0, "stopping");
             proto_dispatch_destroy (&d);

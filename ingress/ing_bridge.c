@@ -57,34 +57,33 @@ struct _ing_bridge_t {
     atomic_bool stop;
     atomic_bool abandon; /* shutdown grace over: waiting requests give up */
     atomic_int_fast64_t last_hb_ms; /* monotonic ms of the last ready heartbeat; 0 = never */
-    atomic_uint next_worker; /* numbers worker topics and slots */
+    atomic_uint next_worker; /* numbers the workers' reply slots */
 };
 
 struct _ing_bridge_worker_t {
     ing_bridge_t *bridge;
-    unsigned index; /* its slot, and the number in its topic */
-    char topic[176];
+    unsigned index; /* its reply slot, carried in the top bits of corr */
     uint64_t corr; /* counter part of the last correlation id used */
 };
 
 /* --- heartbeat watcher ------------------------------------------------- */
 
 /* Replies come on this ingress's one topic (its prefix), several per frame
- * (proto_split); a reply names its worker in the top bits of corr. */
+ * (proto_frame_each); a reply names its worker in the top bits of corr. */
 #define S_CORR_SLOT_SHIFT 48
 #define S_CORR_COUNTER_MASK ((UINT64_C (1) << S_CORR_SLOT_SHIFT) - 1)
 
-/* One reply for one of our workers: to its slot if it still waits for that
- * corr, else dropped (late reply to an earlier request). */
-static void
-s_deliver_one (ing_bridge_t *self, const uint8_t *body, size_t body_len)
+/* One reply for one of our workers (proto_frame_each): to its slot if it
+ * still waits for that corr, else dropped (late reply to an earlier
+ * request). A reply that does not decode ends the frame. */
+static proto_rc_t
+s_deliver_one (void *arg, const uint8_t *body, size_t body_len)
 {
+    ing_bridge_t *self = arg;
     proto_reply_t *r = NULL;
     proto_rc_t prc = proto_reply_decode (body, body_len, &r);
-    if (prc != PROTO_OK) {
-        zh_warn ("malformed scheduler reply ignored", "s:error", proto_strerror (prc), NULL);
-        return;
-    }
+    if (prc != PROTO_OK)
+        return prc;
     uint64_t index = r->corr >> S_CORR_SLOT_SHIFT;
     if (index < self->slots_made) {
         s_slot_t *slot = &self->slots[index];
@@ -97,24 +96,19 @@ s_deliver_one (ing_bridge_t *self, const uint8_t *body, size_t body_len)
         pthread_mutex_unlock (&slot->lock);
     }
     proto_reply_destroy (&r);
+    return PROTO_OK;
 }
 
 /* A frame of replies: each whole one is delivered; a malformed one ends
- * the frame (its requests time out, answered 503). */
+ * the frame (the requests of the rest time out, answered 503). */
 static void
 s_deliver (ing_bridge_t *self, const uint8_t *body, size_t body_len)
 {
-    size_t off = 0, len = 0, count = 0;
-    while (off < body_len) {
-        if (count++ == PROTO_FRAME_MAX_MSGS ||
-            proto_split (body + off, body_len - off, &len) != PROTO_OK) {
-            zh_warn ("malformed scheduler reply frame: the rest ignored", "i:kept",
-                     (int64_t)count - 1, NULL);
-            return;
-        }
-        s_deliver_one (self, body + off, len);
-        off += len;
-    }
+    size_t kept = 0;
+    proto_rc_t prc = proto_frame_each (body, body_len, s_deliver_one, self, &kept);
+    if (prc != PROTO_OK)
+        zh_warn ("malformed scheduler reply frame: the rest ignored", "s:error",
+                 proto_strerror (prc), "i:kept", (int64_t)kept, NULL);
 }
 
 /* Reads one whole message from the SUB: a heartbeat or a reply. */
@@ -396,7 +390,6 @@ ing_bridge_worker_new (ing_bridge_t *bridge)
         return NULL;
     self->bridge = bridge;
     self->index = n;
-    snprintf (self->topic, sizeof self->topic, "%s", bridge->prefix);
     /* replies to an earlier run of a thread with the same slot must not
      * match: start the counter at a random point */
     self->corr = zh_random_u64 () & S_CORR_COUNTER_MASK;
@@ -421,7 +414,7 @@ ing_bridge_worker_destroy (ing_bridge_worker_t **self_p)
 const char *
 ing_bridge_worker_topic (ing_bridge_worker_t *self)
 {
-    return self->topic;
+    return self->bridge->prefix;
 }
 
 /* Sends on the shared PUSH without blocking under the lock: while no
@@ -518,7 +511,7 @@ ing_bridge_submit (ing_bridge_worker_t *self, proto_submit_t *submit, int timeou
                    proto_reply_t **reply)
 {
     *reply = NULL;
-    if (s_set_reply_to (&submit->reply_to, self->topic))
+    if (s_set_reply_to (&submit->reply_to, self->bridge->prefix))
         return ING_BRIDGE_ERROR;
     submit->corr = s_next_corr (self);
     submit->deadline_ms = zh_clock_wall_ms () + timeout_ms;
@@ -537,7 +530,7 @@ ing_bridge_command (ing_bridge_worker_t *self, proto_command_t *command, int tim
                     proto_reply_t **reply)
 {
     *reply = NULL;
-    if (s_set_reply_to (&command->reply_to, self->topic))
+    if (s_set_reply_to (&command->reply_to, self->bridge->prefix))
         return ING_BRIDGE_ERROR;
     command->corr = s_next_corr (self);
     command->deadline_ms = zh_clock_wall_ms () + timeout_ms;

@@ -75,6 +75,17 @@ proto_rc_t proto_check (const uint8_t *data, size_t size);
 proto_rc_t proto_split (const uint8_t *data, size_t size, size_t *len);
 
 #define PROTO_FRAME_MAX_MSGS 64 /* messages a batched frame may carry */
+
+/* Calls fn (arg, message, length) for each message of a batched frame, in
+ * order, while it returns PROTO_OK. Returns PROTO_OK when every message
+ * split and fn accepted them all; else the first failure: fn's, or
+ * PROTO_EMALFORMED for an empty frame, bytes that do not split, or a
+ * message past PROTO_FRAME_MAX_MSGS. *count (may be NULL) gets the number
+ * of messages fn accepted. The receivers of all three batched sockets read
+ * their frames through this. */
+proto_rc_t proto_frame_each (const uint8_t *data, size_t size,
+                             proto_rc_t (*fn) (void *arg, const uint8_t *msg, size_t len),
+                             void *arg, size_t *count);
 #define PROTO_FRAME_SOFT_BYTES (256u << 10) /* a batch is sent once this big */
 
 /* A batched frame being built: messages appended whole (the bytes an

@@ -218,6 +218,26 @@ proto_split (const uint8_t *data, size_t size, size_t *len)
     return PROTO_OK;
 }
 
+proto_rc_t
+proto_frame_each (const uint8_t *data, size_t size,
+                  proto_rc_t (*fn) (void *arg, const uint8_t *msg, size_t len), void *arg,
+                  size_t *count)
+{
+    size_t n = 0, len = 0;
+    proto_rc_t rc = size == 0 ? PROTO_EMALFORMED : PROTO_OK;
+    for (size_t off = 0; off < size && rc == PROTO_OK; off += len) {
+        rc = n == PROTO_FRAME_MAX_MSGS ? PROTO_EMALFORMED
+                                       : proto_split (data + off, size - off, &len);
+        if (rc == PROTO_OK)
+            rc = fn (arg, data + off, len);
+        if (rc == PROTO_OK)
+            n++;
+    }
+    if (count)
+        *count = n;
+    return rc;
+}
+
 int
 proto_frame_add (proto_frame_t *self, const uint8_t *msg, size_t size)
 {

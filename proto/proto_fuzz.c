@@ -317,6 +317,14 @@ s_subscription (const uint8_t *data, size_t size, proto_rc_t check)
  * lies inside the input and is exactly one message (proto_check agrees),
  * and decodes like any frame; the whole input is one message only when
  * proto_check says so. */
+static proto_rc_t
+s_accept_msg (void *arg, const uint8_t *msg, size_t len)
+{
+    (void)arg;
+    S_ASSERT (len > 0 && proto_check (msg, len) == PROTO_OK);
+    return PROTO_OK;
+}
+
 static void
 s_batch (const uint8_t *data, size_t size, proto_rc_t check)
 {
@@ -339,6 +347,13 @@ s_batch (const uint8_t *data, size_t size, proto_rc_t check)
         off += len;
         count++;
     }
+    /* proto_frame_each sees the same messages: all of them (PROTO_OK) only
+     * when they fill the input and are at most PROTO_FRAME_MAX_MSGS */
+    size_t each = 0;
+    proto_rc_t rc = proto_frame_each (data, size, s_accept_msg, NULL, &each);
+    bool whole = size > 0 && off == size && count <= PROTO_FRAME_MAX_MSGS;
+    S_ASSERT ((rc == PROTO_OK) == whole);
+    S_ASSERT (each == (count < PROTO_FRAME_MAX_MSGS ? count : PROTO_FRAME_MAX_MSGS));
 }
 
 int

@@ -1245,6 +1245,19 @@ test_reply_round_trip (void **state)
     }
 }
 
+/* proto_frame_each's callback: counts in *arg, refuses past
+ * PROTO_FRAME_MAX_MSGS (PROTO_ETYPE, so its refusal is told apart). */
+static proto_rc_t
+s_count_msg (void *arg, const uint8_t *msg, size_t len)
+{
+    size_t *seen = arg;
+    assert_true (len > 0 && proto_check (msg, len) == PROTO_OK);
+    if (*seen == PROTO_FRAME_MAX_MSGS)
+        return PROTO_ETYPE;
+    (*seen)++;
+    return PROTO_OK;
+}
+
 /* A batched frame: dispatches and results appended whole come back, one by
  * one, through proto_split; the frame reports itself full at
  * PROTO_FRAME_MAX_MSGS; every cut short of a message boundary is refused
@@ -1290,6 +1303,24 @@ test_frame_batches (void **state)
         n++;
     }
     assert_int_equal (n, PROTO_FRAME_MAX_MSGS);
+    /* proto_frame_each walks the same messages; one more is one too many,
+     * and the callback's refusal ends the frame */
+    size_t seen = 0;
+    assert_int_equal (proto_frame_each (frame.data, frame.size, s_count_msg, &seen, &n), PROTO_OK);
+    assert_int_equal (n, PROTO_FRAME_MAX_MSGS);
+    assert_int_equal (seen, PROTO_FRAME_MAX_MSGS);
+    assert_int_equal (proto_frame_add (&frame, dd, ds), 0);
+    seen = 0;
+    assert_int_equal (proto_frame_each (frame.data, frame.size, s_count_msg, &seen, &n),
+                      PROTO_EMALFORMED);
+    assert_int_equal (n, PROTO_FRAME_MAX_MSGS);
+    frame.size -= ds;
+    frame.count--;
+    seen = PROTO_FRAME_MAX_MSGS - 3; /* s_count_msg refuses from the 4th call on */
+    assert_int_equal (proto_frame_each (frame.data, frame.size, s_count_msg, &seen, &n),
+                      PROTO_ETYPE);
+    assert_int_equal (n, 3);
+    assert_int_equal (proto_frame_each (frame.data, 0, s_count_msg, &seen, NULL), PROTO_EMALFORMED);
     /* a whole frame is not one message: its decoders refuse it */
     proto_dispatch_t *whole = NULL;
     assert_int_equal (proto_dispatch_decode (frame.data, frame.size, &whole), PROTO_EMALFORMED);

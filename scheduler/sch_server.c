@@ -1050,20 +1050,30 @@ s_log_event (sch_server_t *self, const sch_event_t *ev)
     }
 }
 
-/* One message of a results frame: a result into *res (n counts it), or a
- * heartbeat taken in. */
+/* One message of a results frame (proto_frame_each): a result appended to
+ * results_buf[*n], or a heartbeat taken in. */
+typedef struct {
+    sch_server_t *self;
+    size_t *n;
+} s_results_read_t;
+
 static proto_rc_t
-s_result_msg (sch_server_t *self, const uint8_t *data, size_t size, proto_result_t **res)
+s_result_msg (void *arg, const uint8_t *data, size_t size)
 {
+    s_results_read_t *rd = arg;
     proto_type_t t = proto_peek_type (data, size);
-    if (t == PROTO_T_RESULT)
-        return proto_result_decode (data, size, res);
+    if (t == PROTO_T_RESULT) {
+        proto_rc_t prc = proto_result_decode (data, size, &rd->self->results_buf[*rd->n]);
+        if (prc == PROTO_OK)
+            (*rd->n)++;
+        return prc;
+    }
     if (t != PROTO_T_HEARTBEAT)
         return PROTO_ETYPE;
     proto_heartbeat_t *hb = NULL;
     proto_rc_t prc = proto_heartbeat_decode (data, size, &hb);
     if (prc == PROTO_OK)
-        s_heard (self, hb);
+        s_heard (rd->self, hb);
     proto_heartbeat_destroy (&hb);
     return prc;
 }
@@ -1078,21 +1088,10 @@ s_read_results (sch_server_t *self)
 {
     size_t n = 0;
     zmq_msg_t msg;
-    proto_result_t **res = self->results_buf;
+    s_results_read_t rd = {self, &n};
     while (n < self->cfg->commit_batch && s_recv (self->results, &msg)) {
-        const uint8_t *data = zmq_msg_data (&msg);
-        size_t size = zmq_msg_size (&msg), len = 0;
-        proto_rc_t prc = PROTO_OK;
-        for (size_t off = 0, count = 0; off < size && prc == PROTO_OK; off += len, count++) {
-            prc = count == PROTO_FRAME_MAX_MSGS ? PROTO_EMALFORMED
-                                                : proto_split (data + off, size - off, &len);
-            if (prc == PROTO_OK)
-                prc = s_result_msg (self, data + off, len, &res[n]);
-            if (prc == PROTO_OK && res[n])
-                n++;
-        }
-        if (size == 0)
-            prc = PROTO_EMALFORMED;
+        proto_rc_t prc =
+            proto_frame_each (zmq_msg_data (&msg), zmq_msg_size (&msg), s_result_msg, &rd, NULL);
         zmq_msg_close (&msg);
         if (prc != PROTO_OK) {
             zh_counter_inc (self->malformed);
