@@ -32,7 +32,7 @@ done
 [ -x "$ZH_BIN/zhook-scheduler" ] || { echo "profile: build first: make && make tools" >&2; exit 1; }
 
 zh_setup
-set -- $("$ZH_BIN/zh_freeport" 1)
+set -- $(zh_free_ports 1)
 RCV_PORT=$1
 API_KEY="zhk_profile_$(date +%s%N)"
 zh_api_keys "$ZH_TMP/api_keys.txt" "bench=$API_KEY"

@@ -93,7 +93,7 @@ esac
 [ -x "$ZH_BIN/zhook-scheduler" ] || { echo "bench: build first: make && make tools" >&2; exit 1; }
 
 zh_setup
-set -- $("$ZH_BIN/zh_freeport" 3)
+set -- $(zh_free_ports 3)
 [ $# -eq 3 ] || zh_fail "zh_freeport"
 RCV_PORT=$1
 PEER_PORT=$2

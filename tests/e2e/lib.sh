@@ -289,7 +289,7 @@ zh_start_scheduler () {
 zh_start_deliverer () {
     _sd_port=$(eval "echo \"\${ZH_DLV_PORT_$1:-}\"")
     if [ -z "$_sd_port" ]; then
-        _sd_port=$("$ZH_BIN/zh_freeport" 1) || zh_fail "zh_freeport"
+        _sd_port=$(zh_free_ports 1) || zh_fail "zh_free_ports"
         eval "ZH_DLV_PORT_$1=$_sd_port"
     fi
     echo "--- start at $(zh_now_ms) ---" >>"$ZH_TMP/deliverer_$1.log"
@@ -331,16 +331,53 @@ zh_start_ingress () {
 }
 
 # Starts the scriptable receiver; sets ZH_RCV (base URL) and ZH_RCV_LOG.
+# The receiver binds port 0: the kernel may hand it one of zh_setup's ports,
+# free until their stage starts; it is then started again.
 zh_start_receiver () {
     ZH_RCV_LOG=$ZH_TMP/receiver.jsonl
     : >"$ZH_RCV_LOG"
     : >"$ZH_RCV_LOG.arrivals"
-    rm -f "$ZH_TMP/receiver.port"
-    "$ZH_BIN/zh_receiver" "$ZH_RCV_LOG" "$ZH_TMP/receiver.port" 0 64 \
-        >>"$ZH_TMP/receiver.log" 2>&1 &
-    zh_register receiver $!
-    zh_wait_until 5000 "[ -s '$ZH_TMP/receiver.port' ]" || zh_fail "receiver did not start"
-    ZH_RCV=http://127.0.0.1:$(cat "$ZH_TMP/receiver.port")
+    _sr_try=0
+    while :; do
+        rm -f "$ZH_TMP/receiver.port"
+        "$ZH_BIN/zh_receiver" "$ZH_RCV_LOG" "$ZH_TMP/receiver.port" 0 64 \
+            >>"$ZH_TMP/receiver.log" 2>&1 &
+        zh_register receiver $!
+        zh_wait_until 5000 "[ -s '$ZH_TMP/receiver.port' ]" || zh_fail "receiver did not start"
+        _sr_port=$(cat "$ZH_TMP/receiver.port")
+        zh_port_reserved "$_sr_port" || break
+        _sr_try=$((_sr_try + 1))
+        [ $_sr_try -lt 10 ] || zh_fail "the receiver keeps getting a reserved port"
+        zh_stop receiver 5000
+    done
+    ZH_RCV=http://127.0.0.1:$_sr_port
+}
+
+# zh_free_ports N: N distinct free ports on 127.0.0.1, none of zh_setup's
+# (those are free too until their stage binds them); fails after 20 tries.
+zh_free_ports () {
+    _fp_try=0
+    while [ $_fp_try -lt 20 ]; do
+        _fp=$("$ZH_BIN/zh_freeport" "$1") || return 1
+        _fp_ok=1
+        for _fp_p in $_fp; do
+            ! zh_port_reserved "$_fp_p" || _fp_ok=0
+        done
+        if [ $_fp_ok = 1 ]; then
+            echo $_fp
+            return 0
+        fi
+        _fp_try=$((_fp_try + 1))
+    done
+    return 1
+}
+
+# zh_port_reserved PORT: true when PORT is one of zh_setup's ports.
+zh_port_reserved () {
+    case " $ZH_SUBMIT_PORT $ZH_PUBLISH_PORT $ZH_DISPATCH_PORT $ZH_RESULTS_PORT $ZH_SCH_OPS_PORT $ZH_ING_PORT " in
+    *" $1 "*) return 0 ;;
+    esac
+    return 1
 }
 
 zh_wait_scheduler () {

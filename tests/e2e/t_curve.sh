@@ -65,7 +65,7 @@ status_counts () {
 COUNTS0=$(status_counts)
 
 # --- 2. an ingress whose key is not allowlisted -------------------------------
-ROGUE_ING_PORT=$("$ZH_BIN/zh_freeport" 1) || zh_fail "zh_freeport"
+ROGUE_ING_PORT=$(zh_free_ports 1) || zh_fail "zh_free_ports"
 # shellcheck disable=SC2086
 env ZHOOK_LISTEN="127.0.0.1:$ROGUE_ING_PORT" \
     ZHOOK_SUBMIT_ENDPOINT="$SUBMIT_EP" \

@@ -24,7 +24,7 @@ BURST=10
 ZH_SCH_ENV="ZHOOK_TENANT_RATE=$RATE ZHOOK_TENANT_BURST=$BURST $ZH_SCH_ENV"
 ZH_ING_ENV="ZHOOK_AUTH=on ZHOOK_API_KEYS_FILE=$KEYS $ZH_ING_ENV"
 # shellcheck disable=SC2046
-set -- $("$ZH_BIN/zh_freeport" 3)
+set -- $(zh_free_ports 3)
 P2=$1
 P3=$2
 P4=$3

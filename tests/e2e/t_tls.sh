@@ -33,7 +33,7 @@ command -v openssl >/dev/null 2>&1 || {
 }
 
 zh_setup
-TLS_PORT=$("$ZH_BIN/zh_freeport" 1) || zh_fail "zh_freeport"
+TLS_PORT=$(zh_free_ports 1) || zh_fail "zh_free_ports"
 NGX=$ZH_TMP/nginx
 mkdir -p "$NGX"
 CERT=$NGX/tls.crt
@@ -224,7 +224,7 @@ zh_pass "TLS verification is on in the deliverer: self-signed target -> 2 attemp
 # --- per-client-IP limits (limit_conn, limit_req) ---------------------------------------------------
 # A second nginx from the same template with tiny limits: 1 request in
 # progress per IP, 2 requests/s with a burst of 10.
-LIM_PORT=$("$ZH_BIN/zh_freeport" 1) || zh_fail "zh_freeport"
+LIM_PORT=$(zh_free_ports 1) || zh_fail "zh_free_ports"
 LIM=$ZH_TMP/nginx-limits
 mkdir -p "$LIM"
 ZHOOK_NGINX_LISTEN=127.0.0.1:$LIM_PORT ZHOOK_NGINX_UPSTREAM=127.0.0.1:$ZH_ING_PORT \
