@@ -727,16 +727,20 @@ s_proxy_run (void *arg)
                     break;
                 got += n;
             }
-            static const char answer[] =
-                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
-            if (send (c, answer, sizeof answer - 1, MSG_NOSIGNAL) < 0)
-                line[0] = 0;
         }
+        /* counted before the answer: the client checks as soon as it has it */
         pthread_mutex_lock (&p->lock);
         p->connections++;
         snprintf (p->request_line, sizeof p->request_line, "%s", line);
         snprintf (p->host, sizeof p->host, "%s", host);
         pthread_mutex_unlock (&p->lock);
+        static const char answer[] =
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+        if (end && send (c, answer, sizeof answer - 1, MSG_NOSIGNAL) < 0) {
+            pthread_mutex_lock (&p->lock);
+            p->request_line[0] = 0; /* the test sees the failure */
+            pthread_mutex_unlock (&p->lock);
+        }
         close (c);
     }
     return NULL;
