@@ -46,6 +46,7 @@
 #define ZH_DEF_LEASE_MARGIN_MS 5000 /* lease = attempt timeout + this margin */
 #define ZH_DEF_COMMIT_BATCH 1000 /* most submissions applied in one write txn */
 #define ZH_DEF_DISPATCH_BATCH 256 /* most dispatches leased in one write txn */
+#define ZH_DEF_DISPATCH_LEAD_MS 50 /* due within this: leased ahead, sent when due */
 #define ZH_DEF_PURGE_BATCH 500 /* most ended messages purged in one write txn */
 #define ZH_DEF_PURGE_INTERVAL_MS 60000 /* period of the retention purge */
 #define ZH_DEF_READER_CHECK_MS 60000 /* period of mdb_reader_check (stale reader slots) */

@@ -201,7 +201,7 @@ s_lease (sch_store_t *store, int64_t now, size_t max, proto_dispatch_t **out)
 {
     size_t n = 0;
     assert_int_equal (sch_store_begin (store), SCH_STORE_OK);
-    assert_int_equal (sch_store_lease (store, now, max, out, &n), SCH_STORE_OK);
+    assert_int_equal (sch_store_lease (store, now, now, max, out, &n), SCH_STORE_OK);
     assert_int_equal (sch_store_commit (store), SCH_STORE_OK);
     return n;
 }
@@ -935,6 +935,15 @@ test_rate_limit_at_lease (void **state)
     int64_t due, lease;
     assert_int_equal (sch_store_next (st, &due, &lease), SCH_STORE_OK);
     assert_int_equal (due, T0 + 500); /* moved by the time to the next token */
+    /* never leased ahead (its token is taken when due): a horizon past
+     * T0 + 500 at T0 + 480 leases nothing and takes no token */
+    size_t ahead = 0;
+    assert_int_equal (sch_store_begin (st), SCH_STORE_OK);
+    assert_int_equal (sch_store_lease (st, T0 + 480, T0 + 530, 16, d, &ahead), SCH_STORE_OK);
+    assert_int_equal (sch_store_commit (st), SCH_STORE_OK);
+    assert_int_equal (ahead, 0);
+    assert_int_equal (sch_store_next (st, &due, &lease), SCH_STORE_OK);
+    assert_int_equal (due, T0 + 500);
     assert_int_equal (s_lease (st, T0 + 499, 16, d), 0);
     n = s_lease (st, T0 + 500, 16, d);
     assert_int_equal (n, 1);

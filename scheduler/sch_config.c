@@ -48,6 +48,9 @@ const zh_config_var_t sch_config_vars[] = {
      "most submissions or results applied in one synced write transaction (1..100000)"},
     {"ZHOOK_DISPATCH_BATCH", S_XSTR (ZH_DEF_DISPATCH_BATCH),
      "most dispatches leased in one write transaction (1..100000)"},
+    {"ZHOOK_DISPATCH_LEAD_MS", S_XSTR (ZH_DEF_DISPATCH_LEAD_MS),
+     "messages due within this are leased (committed) ahead and sent from memory when due, so "
+     "no commit sits between due time and dispatch; 0 = lease when due (0..1000)"},
     {"ZHOOK_PURGE_BATCH", S_XSTR (ZH_DEF_PURGE_BATCH),
      "most ended messages purged in one write transaction (1..100000)"},
     {"ZHOOK_DELIVERER_TIMEOUT_MS", S_XSTR (ZH_DEF_DELIVERER_TIMEOUT_MS),
@@ -79,7 +82,7 @@ sch_config_new (void)
     if (!self)
         return NULL;
     char *level = NULL;
-    int64_t map_mb, hb, commit, dispatch, purge, dlv_to, purge_ivl, grace;
+    int64_t map_mb, hb, commit, dispatch, lead, purge, dlv_to, purge_ivl, grace;
     int64_t max_att, timeout, base, max, ret_h, idem_h, margin, overlap_h, disable_h;
     int64_t tenant_rate, tenant_burst, reader_ms;
     int rc = zh_config_string ("ZHOOK_LOG_LEVEL", ZH_DEF_LOG_LEVEL, &level);
@@ -111,6 +114,7 @@ sch_config_new (void)
         zh_config_int ("ZHOOK_LEASE_MARGIN_MS", ZH_DEF_LEASE_MARGIN_MS, 100, 600000, &margin) ||
         zh_config_int ("ZHOOK_COMMIT_BATCH", ZH_DEF_COMMIT_BATCH, 1, 100000, &commit) ||
         zh_config_int ("ZHOOK_DISPATCH_BATCH", ZH_DEF_DISPATCH_BATCH, 1, 100000, &dispatch) ||
+        zh_config_int ("ZHOOK_DISPATCH_LEAD_MS", ZH_DEF_DISPATCH_LEAD_MS, 0, 1000, &lead) ||
         zh_config_int ("ZHOOK_PURGE_BATCH", ZH_DEF_PURGE_BATCH, 1, 100000, &purge) ||
         zh_config_int ("ZHOOK_DELIVERER_TIMEOUT_MS", ZH_DEF_DELIVERER_TIMEOUT_MS, 100, 600000,
                        &dlv_to) ||
@@ -140,6 +144,7 @@ sch_config_new (void)
     self->heartbeat_ms = (uint32_t)hb;
     self->commit_batch = (uint32_t)commit;
     self->dispatch_batch = (uint32_t)dispatch;
+    self->dispatch_lead_ms = (uint32_t)lead;
     self->purge_batch = (uint32_t)purge;
     self->deliverer_timeout_ms = (uint32_t)dlv_to;
     self->shutdown_grace_ms = (uint32_t)grace;

@@ -27,6 +27,7 @@ typedef struct {
     uint32_t heartbeat_ms; // heartbeat period and ZMTP heartbeat interval, ms
     uint32_t commit_batch; // most submissions or results applied per write txn
     uint32_t dispatch_batch; // most dispatches leased per write txn
+    uint32_t dispatch_lead_ms; // due within this: leased ahead, held, sent when due (0: off)
     uint32_t purge_batch; // most ended messages purged per write txn
     uint32_t deliverer_timeout_ms; // a deliverer silent this long has no capacity, ms
     uint32_t shutdown_grace_ms; // SIGTERM: bound on the last batch and socket linger, ms

@@ -166,6 +166,8 @@ test_defaults (void **state)
     assert_int_equal (cfg->heartbeat_ms, ZH_DEF_HEARTBEAT_MS);
     assert_int_equal (cfg->commit_batch, ZH_DEF_COMMIT_BATCH);
     assert_int_equal (cfg->dispatch_batch, ZH_DEF_DISPATCH_BATCH);
+    assert_int_equal (cfg->dispatch_lead_ms, ZH_DEF_DISPATCH_LEAD_MS);
+    assert_int_equal (cfg->dispatch_lead_ms, 50); /* the documented default */
     assert_int_equal (cfg->purge_batch, ZH_DEF_PURGE_BATCH);
     assert_int_equal (cfg->deliverer_timeout_ms, ZH_DEF_DELIVERER_TIMEOUT_MS);
     assert_int_equal (cfg->shutdown_grace_ms, ZH_DEF_SHUTDOWN_GRACE_MS);
@@ -287,6 +289,7 @@ test_ranges (void **state)
         {"ZHOOK_LEASE_MARGIN_MS", "100", "600000", "99", "600001"},
         {"ZHOOK_COMMIT_BATCH", "1", "100000", "0", "100001"},
         {"ZHOOK_DISPATCH_BATCH", "1", "100000", "0", "100001"},
+        {"ZHOOK_DISPATCH_LEAD_MS", "0", "1000", "-1", "1001"},
         {"ZHOOK_PURGE_BATCH", "1", "100000", "0", "100001"},
         {"ZHOOK_DELIVERER_TIMEOUT_MS", "100", "600000", "99", "600001"},
         {"ZHOOK_PURGE_INTERVAL_MS", "100", "86400000", "99", "86400001"},
@@ -391,7 +394,7 @@ test_vars_table (void **state)
         if (strncmp (v->name, "ZHOOK_CURVE", 11) != 0 && *v->def)
             setenv (v->name, v->def, 1);
     }
-    assert_int_equal (n, 31);
+    assert_int_equal (n, 32);
     assert_non_null (reader_def);
     assert_string_equal (reader_def, "60000");
     sch_config_t *listed = s_new (&log);
@@ -408,6 +411,7 @@ test_vars_table (void **state)
     assert_int_equal (listed->heartbeat_ms, def->heartbeat_ms);
     assert_int_equal (listed->commit_batch, def->commit_batch);
     assert_int_equal (listed->dispatch_batch, def->dispatch_batch);
+    assert_int_equal (listed->dispatch_lead_ms, def->dispatch_lead_ms);
     assert_int_equal (listed->purge_batch, def->purge_batch);
     assert_int_equal (listed->deliverer_timeout_ms, def->deliverer_timeout_ms);
     assert_int_equal (listed->shutdown_grace_ms, def->shutdown_grace_ms);

@@ -81,6 +81,11 @@ struct _sch_server_t {
     sch_event_t *events; // as many: what the results of a turn did
     sch_event_t *exp_events; // dispatch_batch slots: what the expiries of a turn did
     proto_dispatch_t **dispatches; // dispatch_batch slots
+    /* leased ahead (ZHOOK_DISPATCH_LEAD_MS), committed, sent when due:
+     * sorted by due_ms, held_cap (4 x dispatch_batch) slots */
+    proto_dispatch_t **held;
+    size_t held_count, held_cap;
+    int64_t blocked_horizon; // the last lease walk stopped short below this: keys <= it wait
     proto_frame_t frame; // the batched frame being built (dispatches, replies)
     int64_t next_hb_mono, next_purge_mono, store_retry_mono;
     s_rate_t rates[S_RATE_SLOTS];
@@ -90,8 +95,9 @@ struct _sch_server_t {
         *replayed, *purged, *store_full, *malformed, *deferred, *events_c;
     zh_counter_t *sub_disabled_gone, *sub_disabled_failing, *sub_disabled_user;
     zh_gauge_t *pending, *in_flight, *deliverers_g, *capacity_g, *subs_enabled, *subs_disabled;
+    zh_gauge_t *held_g; // dispatches leased ahead, waiting for their due time
     zh_gauge_t *messages_g[PROTO_ST_CANCELLED + 1]; // zhook_scheduler_messages{state}, from counts
-    zh_histogram_t *batch_size, *lateness;
+    zh_histogram_t *batch_size, *lateness, *commit_time;
     sch_limit_t *tenants; // ZHOOK_TENANT_RATE buckets, one per tenant
     zh_counter_t *rate_limited; // submits refused 429 by the tenant limit
     zh_gauge_t *map_used, *map_size; // LMDB map use, refreshed on heartbeat
@@ -104,6 +110,8 @@ struct _sch_server_t {
 static const double s_batch_bounds[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000};
 static const double s_lateness_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
                                            2.5,   5,    10,    30,   60,  300,  900, 3600};
+static const double s_commit_bounds[] = {0.0005, 0.001, 0.002, 0.005, 0.01,
+                                         0.02,   0.05,  0.1,   0.25,  1};
 
 static bool
 s_ready (void *arg)
@@ -140,6 +148,9 @@ s_metrics_init (sch_server_t *self)
         !S_G (in_flight, "in_flight", "Messages leased to deliverers") ||
         !S_G (deliverers_g, "deliverers", "Deliverers heard recently and not stopping") ||
         !S_G (capacity_g, "capacity", "Sum of the capacity of live deliverers") ||
+        !S_G (
+            held_g, "held",
+            "Dispatches leased ahead of their due time (ZHOOK_DISPATCH_LEAD_MS), sent when due") ||
         !S_C (events_c, "events_total", "Events published (committed), each fanned out") ||
         !(self->subs_enabled = zh_metrics_gauge (m, "zhook_scheduler_subscriptions",
                                                  "Subscriptions by state", "state=\"enabled\"")) ||
@@ -167,6 +178,9 @@ s_metrics_init (sch_server_t *self)
     self->lateness = zh_metrics_histogram (m, "zhook_scheduler_dispatch_lateness_seconds",
                                            "Dispatch time minus due time", NULL, s_lateness_bounds,
                                            sizeof s_lateness_bounds / sizeof s_lateness_bounds[0]);
+    self->commit_time = zh_metrics_histogram (
+        m, "zhook_scheduler_commit_seconds", "Time of a synced commit (mdb_txn_commit)", NULL,
+        s_commit_bounds, sizeof s_commit_bounds / sizeof s_commit_bounds[0]);
     self->rate_limited =
         zh_metrics_counter (m, "zhook_scheduler_rate_limited_total",
                             "Submissions refused (429) by the tenant rate limit", NULL);
@@ -191,8 +205,9 @@ s_metrics_init (sch_server_t *self)
     self->backup_failures =
         zh_metrics_counter (m, "zhook_scheduler_backup_failures_total",
                             "GET /admin/backup requests that failed after authentication", NULL);
-    return self->batch_size && self->lateness && self->rate_limited && self->map_used &&
-                   self->map_size && self->stale_readers && self->backups && self->backup_failures
+    return self->batch_size && self->lateness && self->commit_time && self->rate_limited &&
+                   self->map_used && self->map_size && self->stale_readers && self->backups &&
+                   self->backup_failures
                ? 0
                : -1;
 }
@@ -349,10 +364,13 @@ sch_server_new (const sch_config_t *cfg)
     self->events = calloc ((size_t)cfg->commit_batch + PROTO_FRAME_MAX_MSGS, sizeof *self->events);
     self->exp_events = calloc (cfg->dispatch_batch, sizeof *self->exp_events);
     self->dispatches = calloc (cfg->dispatch_batch, sizeof *self->dispatches);
+    self->held_cap = (size_t)cfg->dispatch_batch * 4;
+    self->held = calloc (self->held_cap, sizeof *self->held);
+    self->blocked_horizon = INT64_MIN;
     self->tenants = sch_limit_new (SCH_LIMIT_DEFAULT_MAX);
     self->metrics = zh_metrics_new ();
     if (!self->deliverers || !self->reqs || !self->results_buf || !self->events ||
-        !self->exp_events || !self->dispatches || !self->tenants || !self->metrics ||
+        !self->exp_events || !self->dispatches || !self->held || !self->tenants || !self->metrics ||
         s_metrics_init (self)) {
         zh_error ("out of memory at start", NULL);
         goto fail;
@@ -444,6 +462,9 @@ sch_server_destroy (sch_server_t **self_p)
     zh_metrics_destroy (&self->metrics);
     sch_limit_destroy (&self->tenants);
     free (self->dispatches);
+    for (size_t i = 0; self->held && i < self->held_count; i++)
+        proto_dispatch_destroy (&self->held[i]);
+    free (self->held);
     proto_frame_free (&self->frame);
     free (self->exp_events);
     free (self->events);
@@ -535,6 +556,7 @@ s_reply_take_record (proto_reply_t *reply, proto_record_t **rec_p)
 }
 
 static void s_add_stats (sch_server_t *self, proto_reply_t *reply);
+static void s_held_drop (sch_server_t *self, const char *id);
 
 static void
 s_apply_command (sch_server_t *self, s_req_t *req, int64_t now)
@@ -560,8 +582,14 @@ s_apply_command (sch_server_t *self, s_req_t *req, int64_t now)
         }
         if (cmd->op == PROTO_OP_GET)
             rc = sch_store_get (self->store, cmd->tenant, cmd->id, rec);
-        else if (cmd->op == PROTO_OP_CANCEL)
+        else if (cmd->op == PROTO_OP_CANCEL) {
             rc = sch_store_cancel (self->store, cmd->tenant, cmd->id, now, rec);
+            /* leased ahead and held: never sent (should this batch fail,
+             * the cancel is applied again alone; failing that too, the
+             * lease brings the message back) */
+            if (rc == SCH_STORE_OK)
+                s_held_drop (self, cmd->id);
+        }
         else
             rc = sch_store_replay (self->store, cmd->tenant, cmd->id, now, rec);
         if (rc == SCH_STORE_OK && s_reply_take_record (reply, &rec))
@@ -723,9 +751,10 @@ s_after_commit (sch_server_t *self, s_req_t *req)
                      req->submit->request_id, "s:trace_id", trace_id, NULL);
     }
     else if (reply->status == 200 &&
-             (req->command->op == PROTO_OP_CANCEL || req->command->op == PROTO_OP_REPLAY))
+             (req->command->op == PROTO_OP_CANCEL || req->command->op == PROTO_OP_REPLAY)) {
         zh_info (req->command->op == PROTO_OP_CANCEL ? "cancelled" : "replayed", "s:id",
                  req->command->id, "s:request_id", req->command->request_id, NULL);
+    }
     else if (reply->status == 200 && reply->subscription_count == 1 && reply->subscriptions[0].id &&
              (req->command->op == PROTO_OP_SUB_CREATE || req->command->op == PROTO_OP_SUB_DELETE ||
               req->command->op == PROTO_OP_SUB_ROTATE || req->command->op == PROTO_OP_SUB_UPDATE)) {
@@ -867,6 +896,20 @@ s_tenant_refund (sch_server_t *self, s_req_t *req)
     req->tokens = 0;
 }
 
+/* Commits the open transaction (synced); a commit that held is counted
+ * and timed. */
+static sch_store_rc_t
+s_commit (sch_server_t *self)
+{
+    int64_t t0 = zh_clock_mono_us ();
+    sch_store_rc_t rc = sch_store_commit (self->store);
+    if (rc == SCH_STORE_OK) {
+        zh_counter_inc (self->commits);
+        zh_histogram_observe (self->commit_time, (double)(zh_clock_mono_us () - t0) / 1e6);
+    }
+    return rc;
+}
+
 /* Applies each of reqs[0..n) in a transaction of its own: the way out of
  * a batch that failed (MDB_MAP_FULL, any LMDB error), so one request that
  * does not fit gets 507 and the others their normal answer. */
@@ -878,10 +921,9 @@ s_apply_each (sch_server_t *self, s_req_t *reqs, size_t n)
         sch_store_rc_t rc = sch_store_begin (self->store);
         if (rc == SCH_STORE_OK) {
             s_apply (self, &reqs[i], now);
-            rc = sch_store_commit (self->store);
+            rc = s_commit (self);
         }
         if (rc == SCH_STORE_OK) {
-            zh_counter_inc (self->commits);
             zh_histogram_observe (self->batch_size, 1);
             continue;
         }
@@ -1111,10 +1153,9 @@ s_results_each (sch_server_t *self, size_t n, int64_t now)
         sch_store_rc_t rc = sch_store_begin (self->store);
         if (rc == SCH_STORE_OK) {
             sch_store_result (self->store, res[i], now, &self->events[i]);
-            rc = sch_store_commit (self->store);
+            rc = s_commit (self);
         }
         if (rc == SCH_STORE_OK) {
-            zh_counter_inc (self->commits);
             s_log_event (self, &self->events[i]);
             continue;
         }
@@ -1147,41 +1188,37 @@ s_send_frame (void *h, proto_frame_t *frame)
     return sent;
 }
 
-/* After the commit of leases and expiries: log the expiries, send the
- * dispatches, several per frame (a frame refused leaves the leases of its
- * dispatches to bring them back). A turn's dispatches are split in as many
- * frames as there are live deliverers (PUSH deals frames round robin),
- * each of at most PROTO_FRAME_MAX_MSGS. */
+/* Sends ds[0..n) (each freed), several per frame (a frame refused leaves
+ * the leases of its dispatches to bring them back). They are split in as
+ * many frames as there are live deliverers (PUSH deals frames round
+ * robin), each of at most PROTO_FRAME_MAX_MSGS. */
 static void
-s_send_dispatches (sch_server_t *self, size_t leased, size_t expired, int64_t now)
+s_send (sch_server_t *self, proto_dispatch_t **ds, size_t n)
 {
-    for (size_t i = 0; i < expired; i++)
-        s_log_event (self, &self->exp_events[i]);
-    if (!leased)
-        return;
     void *h = zsock_resolve (self->dispatch);
     int64_t live = 0;
     s_capacity (self, zh_clock_mono_ms (), &live);
-    size_t per_frame = live > 1 ? (leased + (size_t)live - 1) / (size_t)live : leased;
+    size_t per_frame = live > 1 ? (n + (size_t)live - 1) / (size_t)live : n;
+    int64_t now = zh_clock_wall_ms (); /* lateness as sent: after the lease's commit */
     proto_frame_t *frame = &self->frame;
     size_t unsent = 0, in_frame_from = 0;
-    for (size_t i = 0; i < leased; i++) {
-        proto_dispatch_t *d = self->dispatches[i];
+    for (size_t i = 0; i < n; i++) {
+        proto_dispatch_t *d = ds[i];
         uint8_t *data = NULL;
         size_t size = 0;
         if (proto_dispatch_encode (d, &data, &size) != 0 ||
             proto_frame_add (frame, data, size) != 0) {
             unsent++; /* out of memory: its lease brings it back */
-            proto_dispatch_destroy (&self->dispatches[i]);
+            proto_dispatch_destroy (&ds[i]);
         }
         free (data);
-        bool last = i + 1 == leased;
+        bool last = i + 1 == n;
         if (!last && frame->count < per_frame && !proto_frame_full (frame))
             continue;
         size_t count = frame->count;
         if (s_send_frame (h, frame)) {
             for (size_t k = in_frame_from; k <= i; k++) {
-                const proto_dispatch_t *sent = self->dispatches[k];
+                const proto_dispatch_t *sent = ds[k];
                 if (!sent)
                     continue;
                 zh_histogram_observe (self->lateness, (double)(now - sent->due_ms) / 1000.0);
@@ -1197,12 +1234,88 @@ s_send_dispatches (sch_server_t *self, size_t leased, size_t expired, int64_t no
         else
             unsent += count;
         for (size_t k = in_frame_from; k <= i; k++)
-            proto_dispatch_destroy (&self->dispatches[k]);
+            proto_dispatch_destroy (&ds[k]);
         in_frame_from = i + 1;
     }
     if (unsent)
         zh_warn ("dispatches not sent; their leases will bring them back", "i:count",
                  (int64_t)unsent, NULL);
+}
+
+/* Sends the held dispatches that are due. */
+static void
+s_send_due (sch_server_t *self)
+{
+    if (!self->held_count)
+        return;
+    int64_t now = zh_clock_wall_ms ();
+    size_t n = 0;
+    while (n < self->held_count && self->held[n]->due_ms <= now)
+        n++;
+    if (!n)
+        return;
+    s_send (self, self->held, n);
+    self->held_count -= n;
+    memmove (self->held, self->held + n, self->held_count * sizeof *self->held);
+    zh_gauge_set (self->held_g, (int64_t)self->held_count);
+}
+
+/* Moves the turn's committed leases into held, in due order (a new one
+ * after the held ones due at the same time). */
+static void
+s_hold (sch_server_t *self, size_t leased)
+{
+    for (size_t i = 0; i < leased; i++) {
+        proto_dispatch_t *d = self->dispatches[i];
+        size_t lo = 0, hi = self->held_count;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (self->held[mid]->due_ms <= d->due_ms)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        memmove (self->held + lo + 1, self->held + lo,
+                 (self->held_count - lo) * sizeof *self->held);
+        self->held[lo] = d;
+        self->held_count++;
+        self->dispatches[i] = NULL;
+    }
+    zh_gauge_set (self->held_g, (int64_t)self->held_count);
+}
+
+/* A cancelled message's held dispatch is not sent. */
+static void
+s_held_drop (sch_server_t *self, const char *id)
+{
+    for (size_t i = 0; i < self->held_count; i++) {
+        if (strcmp (self->held[i]->id, id) != 0)
+            continue;
+        proto_dispatch_destroy (&self->held[i]);
+        self->held_count--;
+        memmove (self->held + i, self->held + i + 1, (self->held_count - i) * sizeof *self->held);
+        zh_gauge_set (self->held_g, (int64_t)self->held_count);
+        return;
+    }
+}
+
+/* How far ahead a lease walk may reach now: ZHOOK_DISPATCH_LEAD_MS while
+ * held is at most half full (the other half is room for what is due now). */
+static int64_t
+s_lead (const sch_server_t *self)
+{
+    return self->held_count < self->held_cap / 2 ? (int64_t)self->cfg->dispatch_lead_ms : 0;
+}
+
+/* After the commit of leases and expiries: log the expiries, hold the
+ * leases, send what is due. */
+static void
+s_send_dispatches (sch_server_t *self, size_t leased, size_t expired)
+{
+    for (size_t i = 0; i < expired; i++)
+        s_log_event (self, &self->exp_events[i]);
+    s_hold (self, leased);
+    s_send_due (self);
 }
 
 /* In the open batch (rc: how it went so far): ends expired leases (when
@@ -1217,16 +1330,21 @@ s_lease_commit (sch_server_t *self, sch_store_rc_t rc, int64_t now, bool expire,
     if (rc == SCH_STORE_OK && expire)
         rc = sch_store_expire (self->store, now, self->cfg->dispatch_batch, self->exp_events,
                                expired);
-    if (rc == SCH_STORE_OK && max)
-        rc = sch_store_lease (self->store, now, max, self->dispatches, leased);
+    if (max > self->held_cap - self->held_count)
+        max = self->held_cap - self->held_count;
+    if (rc == SCH_STORE_OK && max) {
+        int64_t horizon = now + s_lead (self);
+        rc = sch_store_lease (self->store, now, horizon, max, self->dispatches, leased);
+        /* stopped short: what is left up to horizon cannot be leased ahead
+         * (a rate-limited subscription's); the loop waits for it to be due */
+        self->blocked_horizon = *leased < max ? horizon : INT64_MIN;
+    }
     if (rc == SCH_STORE_OK)
-        rc = sch_store_commit (self->store);
+        rc = s_commit (self);
     else
         sch_store_abort (self->store);
-    if (rc == SCH_STORE_OK) {
-        zh_counter_inc (self->commits);
+    if (rc == SCH_STORE_OK)
         return rc;
-    }
     for (size_t i = 0; i < *leased; i++)
         proto_dispatch_destroy (&self->dispatches[i]);
     *leased = 0;
@@ -1251,7 +1369,7 @@ s_dispatch_alone (sch_server_t *self, bool expire)
         self->store_retry_mono = now_mono + S_STORE_RETRY_MS;
         return;
     }
-    s_send_dispatches (self, leased, expired, now);
+    s_send_dispatches (self, leased, expired);
 }
 
 /* --- the turn --------------------------------------------------------------------- */
@@ -1279,7 +1397,7 @@ s_turn (sch_server_t *self, int64_t due_ms, int64_t lease_ms, bool dispatch)
     bool expire = dispatch && lease_ms <= now;
     /* a lease walk is due when something was due, or may have become due:
      * new submissions (immediate ones), results (retries due at once) */
-    bool lease = dispatch && (due_ms <= now || nreq || nres || expire);
+    bool lease = dispatch && (due_ms <= now + s_lead (self) || nreq || nres || expire);
     if (!nreq && !nres && !expire && !(lease && s_lease_max (self, now_mono)))
         return false;
     size_t expired, leased, max = 0;
@@ -1297,7 +1415,7 @@ s_turn (sch_server_t *self, int64_t due_ms, int64_t lease_ms, bool dispatch)
             zh_histogram_observe (self->batch_size, (double)nreq);
         for (size_t i = 0; i < nres; i++)
             s_log_event (self, &self->events[i]);
-        s_send_dispatches (self, leased, expired, now);
+        s_send_dispatches (self, leased, expired);
     }
     else {
         s_apply_each (self, self->reqs, nreq);
@@ -1443,6 +1561,33 @@ s_purge_step (sch_server_t *self, int64_t now_mono)
 
 /* --- the loop --------------------------------------------------------------------- */
 
+/* At a stop: the leases taken ahead and not yet due go back (due again at
+ * their time, no attempt counted), so a restart sends them on time instead
+ * of after their lease. */
+static void
+s_release_held (sch_server_t *self)
+{
+    if (!self->held_count)
+        return;
+    int64_t now = zh_clock_wall_ms ();
+    sch_store_rc_t rc = sch_store_begin (self->store);
+    for (size_t i = 0; i < self->held_count && rc == SCH_STORE_OK; i++)
+        rc = sch_store_release (self->store, self->held[i], now);
+    if (rc == SCH_STORE_OK)
+        rc = s_commit (self);
+    else
+        sch_store_abort (self->store);
+    if (rc == SCH_STORE_OK)
+        zh_info ("leases taken ahead given back", "i:count", (int64_t)self->held_count, NULL);
+    else
+        zh_error ("leases taken ahead not given back: sent again after their lease", "i:count",
+                  (int64_t)self->held_count, "s:error", sch_store_strerror (rc), NULL);
+    for (size_t i = 0; i < self->held_count; i++)
+        proto_dispatch_destroy (&self->held[i]);
+    self->held_count = 0;
+    zh_gauge_set (self->held_g, 0);
+}
+
 /* Reads the subscription frames XPUB hands up ([1][topic] joins, [0][topic]
  * leaves); true when someone subscribed to the heartbeats. */
 static bool
@@ -1484,6 +1629,7 @@ sch_server_run (sch_server_t *self)
 
         if (s_subscribers_joined (self))
             s_heartbeat (self, now_mono);
+        s_send_due (self);
         bool more = s_turn (self, due_ms, lease_ms, true);
 
         /* how long nothing is due: heartbeat, purge, first due key (with
@@ -1498,11 +1644,16 @@ sch_server_run (sch_server_t *self)
         if (now_mono < self->store_retry_mono)
             wait = s_min (wait, self->store_retry_mono - now_mono);
         else {
+            /* a due key wakes the loop ZHOOK_DISPATCH_LEAD_MS early, to be
+             * leased ahead; one the last walk could not lease ahead, when due */
+            int64_t lead = due_ms <= self->blocked_horizon ? 0 : s_lead (self);
             if (due_ms != INT64_MAX && s_budget (self, now_mono) > 0)
-                wait = s_min (wait, due_ms - now);
+                wait = s_min (wait, due_ms - lead - now);
             if (lease_ms != INT64_MAX)
                 wait = s_min (wait, lease_ms - now);
         }
+        if (self->held_count)
+            wait = s_min (wait, self->held[0]->due_ms - now);
         if (more || wait < 0)
             wait = 0;
         zpoller_wait (self->poller, (int)wait);
@@ -1513,7 +1664,9 @@ sch_server_run (sch_server_t *self)
      * transaction, well within the grace. */
     atomic_store (&self->ready, false);
     int64_t t0 = zh_clock_mono_ms ();
+    s_send_due (self);
     s_turn (self, INT64_MAX, INT64_MAX, false);
+    s_release_held (self);
     zh_info ("scheduler stopping: last batch committed, dispatch stopped", "i:last_batch_ms",
              zh_clock_mono_ms () - t0, "i:leases_outstanding", zh_gauge_value (self->in_flight),
              "i:linger_ms",

@@ -1428,8 +1428,7 @@ s_body_copy (const char *body)
  * unchanged, status as before the lease (k == 1: no attempt since the
  * last replay, so scheduled), due again after the deferral wait. */
 static sch_store_rc_t
-s_defer_attempt (sch_store_t *self, proto_record_t *rec, const proto_result_t *result,
-                 int64_t now_ms, sch_event_t *ev)
+s_defer_attempt (sch_store_t *self, proto_record_t *rec, int64_t next_ms, sch_event_t *ev)
 {
     sch_store_rc_t rc = s_del_time (self, self->due, (uint64_t)rec->next_attempt_ms | S_LEASE_BIT,
                                     rec->id, "delete lease key");
@@ -1440,8 +1439,7 @@ s_defer_attempt (sch_store_t *self, proto_record_t *rec, const proto_result_t *r
         rec->attempt_base++;
     proto_status_t from = rec->status;
     rec->status = k <= 1 ? PROTO_ST_SCHEDULED : PROTO_ST_RETRYING;
-    rec->next_attempt_ms =
-        s_clamp_time (now_ms + sch_policy_defer_ms (&self->policy, result->retry_after_ms));
+    rec->next_attempt_ms = s_clamp_time (next_ms);
     s_copy_trunc (ev->id, sizeof ev->id, rec->id);
     s_copy_trunc (ev->request_id, sizeof ev->request_id, rec->request_id);
     zh_trace_id (rec->traceparent, ev->trace_id, sizeof ev->trace_id);
@@ -1467,7 +1465,8 @@ s_finish_attempt (sch_store_t *self, proto_record_t *rec, const proto_result_t *
     const char *reason;
     sch_outcome_t outcome = sch_policy_classify (result, k, rec->max_attempts, &reason);
     if (outcome == SCH_OUTCOME_DEFERRED)
-        return s_defer_attempt (self, rec, result, now_ms, ev);
+        return s_defer_attempt (
+            self, rec, now_ms + sch_policy_defer_ms (&self->policy, result->retry_after_ms), ev);
     if (rec->attempt_count >= SCH_STORE_HISTORY_MAX) {
         /* replays could grow a record without end: forget the oldest attempt */
         free (rec->attempts[0].error);
@@ -1552,6 +1551,26 @@ sch_store_result (sch_store_t *self, const proto_result_t *result, int64_t now_m
         return rc;
     if (rec->status == PROTO_ST_IN_FLIGHT && rec->attempt == result->attempt)
         rc = s_finish_attempt (self, rec, result, now_ms, ev);
+    proto_record_destroy (&rec);
+    return rc;
+}
+
+sch_store_rc_t
+sch_store_release (sch_store_t *self, const proto_dispatch_t *d, int64_t now_ms)
+{
+    sch_store_rc_t rc = s_batch_check (self);
+    if (rc != SCH_STORE_OK)
+        return rc;
+    proto_record_t *rec;
+    rc = s_record_load (self, self->txn, d->id, &rec);
+    if (rc == SCH_STORE_NOTFOUND || rc == SCH_STORE_INVALID)
+        return SCH_STORE_OK;
+    if (rc != SCH_STORE_OK)
+        return rc;
+    sch_event_t ev;
+    memset (&ev, 0, sizeof ev);
+    if (rec->status == PROTO_ST_IN_FLIGHT && rec->attempt == d->attempt)
+        rc = s_defer_attempt (self, rec, d->due_ms > now_ms ? d->due_ms : now_ms, &ev);
     proto_record_destroy (&rec);
     return rc;
 }
@@ -1717,9 +1736,11 @@ fail:
 }
 
 sch_store_rc_t
-sch_store_lease (sch_store_t *self, int64_t now_ms, size_t max, proto_dispatch_t **out,
-                 size_t *count)
+sch_store_lease (sch_store_t *self, int64_t now_ms, int64_t horizon_ms, size_t max,
+                 proto_dispatch_t **out, size_t *count)
 {
+    if (horizon_ms < now_ms)
+        horizon_ms = now_ms;
     *count = 0;
     sch_store_rc_t rc = s_batch_check (self);
     if (rc != SCH_STORE_OK)
@@ -1734,7 +1755,7 @@ sch_store_lease (sch_store_t *self, int64_t now_ms, size_t max, proto_dispatch_t
         if (mdb_cursor_get (cur, &key, &val, MDB_FIRST) != 0 || key.mv_size <= 8)
             break;
         uint64_t t = s_be64_get (key.mv_data);
-        if ((t & S_LEASE_BIT) || (int64_t)t > now_ms)
+        if ((t & S_LEASE_BIT) || (int64_t)t > horizon_ms)
             break;
         char id[SCH_STORE_ID_MAX + 1];
         proto_record_t *rec = NULL;
@@ -1759,6 +1780,13 @@ sch_store_lease (sch_store_t *self, int64_t now_ms, size_t max, proto_dispatch_t
                 break;
             }
         }
+        if (sub && sub->rate_limit && (int64_t)t > now_ms) {
+            /* a rate-limited subscription's tokens are taken when due,
+             * not ahead; everything due by now came before this key */
+            proto_subscription_destroy (&sub);
+            proto_record_destroy (&rec);
+            break;
+        }
         int64_t wait = sub && sub->rate_limit
                            ? sch_limit_take (self->limit, sub->id, sub->rate_limit, now_ms)
                            : 0;
@@ -1779,8 +1807,10 @@ sch_store_lease (sch_store_t *self, int64_t now_ms, size_t max, proto_dispatch_t
         proto_status_t from = rec->status;
         rec->attempt++;
         rec->status = PROTO_ST_IN_FLIGHT;
+        /* leased ahead (t > now): the attempt starts at t, so does the lease */
+        int64_t start = (int64_t)t > now_ms ? (int64_t)t : now_ms;
         rec->next_attempt_ms =
-            s_clamp_time (now_ms + (int64_t)rec->timeout_ms + self->policy.lease_margin_ms);
+            s_clamp_time (start + (int64_t)rec->timeout_ms + self->policy.lease_margin_ms);
         if (rc == SCH_STORE_OK)
             rc = s_put_time (self, self->due, (uint64_t)rec->next_attempt_ms | S_LEASE_BIT, rec->id,
                              "write lease key");

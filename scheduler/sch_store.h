@@ -159,17 +159,26 @@ sch_store_rc_t sch_store_cancel (sch_store_t *self, const char *tenant, const ch
 sch_store_rc_t sch_store_replay (sch_store_t *self, const char *tenant, const char *id,
                                  int64_t now_ms, proto_record_t *out);
 
-/* Leases up to max messages whose due time is <= now_ms, oldest first.
+/* Leases up to max messages whose due time is <= horizon_ms (at least
+ * now_ms; above it: leased ahead, for the caller to send when due), oldest
+ * first.
  * A fanned-out message is signed with its subscription's current key list
  * ("secret previous_secret" within the rotation overlap) and takes a token
  * of its subscription's rate limit; without a token it is not leased but
- * due again when the next token is there (at most max such moves a call).
- * Otherwise:
- * attempt += 1, status in_flight, due key moved to lease end (now + timeout
- * + lease margin). out (room for max) receives one dispatch per lease,
- * owned by the caller, to send only after the commit. */
-sch_store_rc_t sch_store_lease (sch_store_t *self, int64_t now_ms, size_t max,
+ * due again when the next token is there (at most max such moves a call);
+ * such messages are never leased ahead. Otherwise:
+ * attempt += 1, status in_flight, due key moved to lease end (the later of
+ * now and the due time, + timeout + lease margin). out (room for max)
+ * receives one dispatch per lease, owned by the caller, to send only after
+ * the commit and not before its due_ms. */
+sch_store_rc_t sch_store_lease (sch_store_t *self, int64_t now_ms, int64_t horizon_ms, size_t max,
                                 proto_dispatch_t **out, size_t *count);
+
+/* Gives back the lease of dispatch d, not sent (held for its due time
+ * when the scheduler stopped): no attempt counted, status as before the
+ * lease, due again at d's due time (now_ms if that passed). A message no
+ * longer in flight in d's attempt (cancelled meanwhile) is left alone. */
+sch_store_rc_t sch_store_release (sch_store_t *self, const proto_dispatch_t *d, int64_t now_ms);
 
 /* Records result. A result for another attempt, for a message not in
  * flight or unknown is stale: ev->kind = SCH_EVENT_STALE, nothing changes.

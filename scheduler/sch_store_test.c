@@ -132,7 +132,7 @@ s_lease (sch_store_t *store, int64_t now, size_t max, proto_dispatch_t **out)
 {
     size_t n = 0;
     assert_int_equal (sch_store_begin (store), SCH_STORE_OK);
-    assert_int_equal (sch_store_lease (store, now, max, out, &n), SCH_STORE_OK);
+    assert_int_equal (sch_store_lease (store, now, now, max, out, &n), SCH_STORE_OK);
     assert_int_equal (sch_store_commit (store), SCH_STORE_OK);
     return n;
 }
@@ -594,6 +594,98 @@ test_deferred_is_not_an_attempt (void **state)
     assert_int_equal (rec->status, PROTO_ST_SCHEDULED);
     assert_int_equal (rec->attempt_count, 3);
     proto_record_destroy (&rec);
+}
+
+/* Leasing ahead (ZHOOK_DISPATCH_LEAD_MS): what is due by the horizon is
+ * leased now, its lease counted from its due time, its dispatch still
+ * carrying that due time; a lease given back (the scheduler stopping
+ * before it was due) counts no attempt and is due again at that time; one
+ * cancelled meanwhile stays cancelled. */
+static void
+test_lease_ahead_and_release (void **state)
+{
+    fixture_t *fx = *state;
+    int64_t now = T0;
+    assert_int_equal (s_accept (fx->store, "acme", "msg_a", now + 30, now), 202);
+    assert_int_equal (s_accept (fx->store, "acme", "msg_b", now + 80, now), 202);
+    assert_int_equal (s_accept (fx->store, "acme", "msg_c", now + 40, now), 202);
+    proto_dispatch_t *d[4] = {0};
+    size_t n = 0;
+    assert_int_equal (sch_store_begin (fx->store), SCH_STORE_OK);
+    assert_int_equal (sch_store_lease (fx->store, now, now + 50, 4, d, &n), SCH_STORE_OK);
+    assert_int_equal (sch_store_commit (fx->store), SCH_STORE_OK);
+    assert_int_equal (n, 2); /* msg_b (due at +80) is beyond the horizon */
+    assert_string_equal (d[0]->id, "msg_a");
+    assert_string_equal (d[1]->id, "msg_c");
+    assert_int_equal (d[0]->due_ms, now + 30);
+    assert_int_equal (d[0]->attempt, 1);
+    /* the lease runs from the due time, not from now */
+    int64_t lease_end = now + 30 + s_policy.timeout_ms + s_policy.lease_margin_ms;
+    assert_int_equal (d[0]->lease_until_ms, lease_end);
+    proto_record_t *rec = s_get (fx->store, "acme", "msg_a");
+    assert_int_equal (rec->status, PROTO_ST_IN_FLIGHT);
+    assert_int_equal (rec->next_attempt_ms, lease_end);
+    proto_record_destroy (&rec);
+    int64_t due, lease;
+    assert_int_equal (sch_store_next (fx->store, &due, &lease), SCH_STORE_OK);
+    assert_int_equal (due, now + 80);
+    assert_int_equal (lease, lease_end);
+    /* a horizon before now is now: nothing more */
+    assert_int_equal (sch_store_begin (fx->store), SCH_STORE_OK);
+    assert_int_equal (sch_store_lease (fx->store, now, now - 1000, 4, d + 2, &n), SCH_STORE_OK);
+    assert_int_equal (sch_store_commit (fx->store), SCH_STORE_OK);
+    assert_int_equal (n, 0);
+
+    /* msg_c is cancelled while held; then both leases are given back */
+    rec = proto_record_new ();
+    assert_int_equal (sch_store_begin (fx->store), SCH_STORE_OK);
+    assert_int_equal (sch_store_cancel (fx->store, "acme", "msg_c", now + 5, rec), SCH_STORE_OK);
+    assert_int_equal (sch_store_commit (fx->store), SCH_STORE_OK);
+    proto_record_destroy (&rec);
+    assert_int_equal (sch_store_begin (fx->store), SCH_STORE_OK);
+    assert_int_equal (sch_store_release (fx->store, d[0], now + 10), SCH_STORE_OK);
+    assert_int_equal (sch_store_release (fx->store, d[1], now + 10), SCH_STORE_OK);
+    assert_int_equal (sch_store_commit (fx->store), SCH_STORE_OK);
+    rec = s_get (fx->store, "acme", "msg_a");
+    assert_int_equal (rec->status, PROTO_ST_SCHEDULED);
+    assert_int_equal (rec->next_attempt_ms, now + 30); /* due at its time again */
+    assert_int_equal (rec->attempt_count, 0); /* no attempt recorded */
+    proto_record_destroy (&rec);
+    rec = s_get (fx->store, "acme", "msg_c");
+    assert_int_equal (rec->status, PROTO_ST_CANCELLED);
+    proto_record_destroy (&rec);
+    assert_int_equal (s_count (fx->store, PROTO_ST_IN_FLIGHT), 0);
+    assert_int_equal (s_count (fx->store, PROTO_ST_SCHEDULED), 2);
+    assert_int_equal (sch_store_next (fx->store, &due, &lease), SCH_STORE_OK);
+    assert_int_equal (due, now + 30);
+    assert_int_equal (lease, INT64_MAX);
+    /* the same release again is a no-op: the attempt is no longer in flight */
+    assert_int_equal (sch_store_begin (fx->store), SCH_STORE_OK);
+    assert_int_equal (sch_store_release (fx->store, d[0], now + 10), SCH_STORE_OK);
+    assert_int_equal (sch_store_commit (fx->store), SCH_STORE_OK);
+    assert_int_equal (s_count (fx->store, PROTO_ST_SCHEDULED), 2);
+    proto_dispatch_destroy (&d[0]);
+    proto_dispatch_destroy (&d[1]);
+
+    /* never early: not before +30 without a horizon; at +30 the next
+     * attempt, counted as the first of the message (k = 1) */
+    assert_int_equal (s_lease (fx->store, now + 29, 4, d), 0);
+    assert_int_equal (s_lease (fx->store, now + 30, 4, d), 1);
+    assert_string_equal (d[0]->id, "msg_a");
+    assert_int_equal (d[0]->attempt, 2);
+    sch_event_t ev = s_result (fx->store, "msg_a", 2, 500, NULL, now + 31);
+    assert_int_equal (ev.kind, SCH_EVENT_RETRY);
+    assert_true (ev.next_ms >= now + 31 + 800 && ev.next_ms <= now + 31 + 1200); /* k = 1 */
+    proto_dispatch_destroy (&d[0]);
+    /* a release for a message gone from the store is a no-op */
+    proto_dispatch_t *ghost = proto_dispatch_new ();
+    assert_non_null (ghost);
+    ghost->id = strdup ("msg_nope");
+    ghost->attempt = 1;
+    assert_int_equal (sch_store_begin (fx->store), SCH_STORE_OK);
+    assert_int_equal (sch_store_release (fx->store, ghost, now), SCH_STORE_OK);
+    assert_int_equal (sch_store_commit (fx->store), SCH_STORE_OK);
+    proto_dispatch_destroy (&ghost);
 }
 
 static void
@@ -1072,6 +1164,7 @@ sch_store_test (void)
         cmocka_unit_test_setup_teardown (test_due_order_never_early, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_results_and_fencing, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_deferred_is_not_an_attempt, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_lease_ahead_and_release, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_lease_expiry, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_dead_letters_and_replay, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_cancel, s_setup, s_teardown),

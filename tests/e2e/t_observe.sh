@@ -81,7 +81,8 @@ grep -q '^zhook_ingress_requests_total{.*route="create_message".*code="202"' "$Z
 for f in zhook_scheduler_messages zhook_scheduler_commits_total zhook_scheduler_commit_batch_size \
     zhook_scheduler_dispatch_lateness_seconds zhook_scheduler_lease_expiries_total \
     zhook_scheduler_stale_results_total zhook_scheduler_dead_total \
-    zhook_scheduler_map_used_bytes zhook_scheduler_map_size_bytes; do
+    zhook_scheduler_map_used_bytes zhook_scheduler_map_size_bytes \
+    zhook_scheduler_commit_seconds zhook_scheduler_held; do
     has "$ZH_TMP/m_sch.txt" $f || zh_fail "scheduler /metrics lacks $f"
 done
 for st in scheduled in_flight retrying delivered dead cancelled; do
@@ -141,6 +142,11 @@ zh_assert_eq "$LAT_COUNT" "$ATTEMPTS" "attempt latency histogram _count"
 zh_assert_ge "$((ATTEMPTS - SUCCESS))" 1 "failed attempts (fail_pct=10)"
 zh_assert_eq "$(sum "$ZH_TMP/m_sch.txt" zhook_scheduler_dispatch_lateness_seconds_count)" \
     "$(sum "$ZH_TMP/m_sch.txt" zhook_scheduler_dispatched_total)" "dispatch lateness _count vs dispatched"
+# every synced commit of a turn is timed (purges, which count only when
+# they removed something, are not)
+zh_assert_ge "$(sum "$ZH_TMP/m_sch.txt" zhook_scheduler_commit_seconds_count)" 1 "commits timed"
+zh_assert_le "$(sum "$ZH_TMP/m_sch.txt" zhook_scheduler_commit_seconds_count)" \
+    "$(sum "$ZH_TMP/m_sch.txt" zhook_scheduler_commits_total)" "commit time _count vs commits"
 zh_assert_eq "$(sum "$ZH_TMP/m_ing.txt" zhook_ingress_request_duration_seconds_count)" \
     "$(sum "$ZH_TMP/m_ing.txt" zhook_ingress_requests_total)" "ingress duration _count vs requests"
 zh_assert_ge "$(sum "$ZH_TMP/m_ing.txt" zhook_ingress_requests_total 'code="202"')" "$N" \
