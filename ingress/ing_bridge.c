@@ -87,13 +87,20 @@ s_deliver_one (void *arg, const uint8_t *body, size_t body_len)
     uint64_t index = r->corr >> S_CORR_SLOT_SHIFT;
     if (index < self->slots_made) {
         s_slot_t *slot = &self->slots[index];
+        bool wake = false;
         pthread_mutex_lock (&slot->lock);
         if (slot->waiting != 0 && slot->waiting == r->corr && !slot->reply) {
             slot->reply = r;
             r = NULL;
-            pthread_cond_signal (&slot->cond);
+            wake = true;
         }
         pthread_mutex_unlock (&slot->lock);
+        /* signalled after the unlock: woken inside it, the worker would
+         * block at once on the mutex this thread still holds (two more
+         * futex calls and a context switch per request); a worker that
+         * already left sees a spurious wake-up on its next wait */
+        if (wake)
+            pthread_cond_signal (&slot->cond);
     }
     proto_reply_destroy (&r);
     return PROTO_OK;
