@@ -1,11 +1,14 @@
-/*  sch_server.c — the scheduler's single-threaded loop.
+/*  sch_server.c — the scheduler's loop (one thread owns the store) and its
+ *  dispatch sender (one thread owns the dispatch socket).
  *
  *  Each turn: wait (computed timeout), then ONE write transaction that
  *  applies what waits on the submit socket (<= COMMIT_BATCH requests) and
  *  on the results socket (<= COMMIT_BATCH outcomes), ends expired leases
  *  and leases what is due up to the deliverers' budget (a message for now
  *  is leased in the transaction that accepts it); commit synced; then
- *  publish the replies and send the dispatches. Heartbeat and purge run
+ *  publish the replies and hand the leases to the sender, which sends each
+ *  when due (at once, or at its time when leased ahead: no commit of the
+ *  loop's ever delays it). Heartbeat and purge run
  *  when their time has come. Replies and dispatches never leave before
  *  their commit: a 202 or a dispatch always describes durable state.
  *
@@ -27,6 +30,7 @@
 #include <civetweb.h>
 #include <czmq.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,10 +85,21 @@ struct _sch_server_t {
     sch_event_t *events; // as many: what the results of a turn did
     sch_event_t *exp_events; // dispatch_batch slots: what the expiries of a turn did
     proto_dispatch_t **dispatches; // dispatch_batch slots
-    /* leased ahead (ZHOOK_DISPATCH_LEAD_MS), committed, sent when due:
-     * sorted by due_ms, held_cap (4 x dispatch_batch) slots */
+    /* Committed leases waiting to be sent, sorted by due_ms, held_cap
+     * (4 x dispatch_batch) slots: what is due now and what was leased
+     * ahead (ZHOOK_DISPATCH_LEAD_MS). The sender thread owns the dispatch
+     * socket once it runs and sends each when due, so a due dispatch never
+     * waits for the loop's synced commit in progress. held_lock guards
+     * held, held_count and sender_stop; held_cond wakes the sender. */
     proto_dispatch_t **held;
     size_t held_count, held_cap;
+    proto_dispatch_t **sending; // the sender's batch, held_cap slots
+    proto_frame_t send_frame; // the sender's frame being built
+    pthread_mutex_t held_lock;
+    pthread_cond_t held_cond; // CLOCK_MONOTONIC
+    bool held_sync_made, sender_started, sender_stop;
+    pthread_t sender;
+    atomic_int_fast64_t live_deliverers; // for the sender's frame split, set by the loop
     int64_t blocked_horizon; // the last lease walk stopped short below this: keys <= it wait
     proto_frame_t frame; // the batched frame being built (dispatches, replies)
     int64_t next_hb_mono, next_purge_mono, store_retry_mono;
@@ -106,6 +121,9 @@ struct _sch_server_t {
     int64_t next_reader_mono; // next mdb_reader_check
     atomic_flag backup_busy; // one backup at a time (civetweb threads)
 };
+
+static int s_held_sync_init (sch_server_t *self);
+static void s_sender_stop (sch_server_t *self);
 
 static const double s_batch_bounds[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000};
 static const double s_lateness_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
@@ -366,12 +384,19 @@ sch_server_new (const sch_config_t *cfg)
     self->dispatches = calloc (cfg->dispatch_batch, sizeof *self->dispatches);
     self->held_cap = (size_t)cfg->dispatch_batch * 4;
     self->held = calloc (self->held_cap, sizeof *self->held);
+    self->sending = calloc (self->held_cap, sizeof *self->sending);
+    atomic_init (&self->live_deliverers, 0);
+    if (s_held_sync_init (self) != 0) {
+        zh_error ("cannot create the dispatch sender's lock", NULL);
+        free (self->held);
+        self->held = NULL; /* refused below */
+    }
     self->blocked_horizon = INT64_MIN;
     self->tenants = sch_limit_new (SCH_LIMIT_DEFAULT_MAX);
     self->metrics = zh_metrics_new ();
     if (!self->deliverers || !self->reqs || !self->results_buf || !self->events ||
-        !self->exp_events || !self->dispatches || !self->held || !self->tenants || !self->metrics ||
-        s_metrics_init (self)) {
+        !self->exp_events || !self->dispatches || !self->held || !self->sending || !self->tenants ||
+        !self->metrics || s_metrics_init (self)) {
         zh_error ("out of memory at start", NULL);
         goto fail;
     }
@@ -451,6 +476,7 @@ sch_server_destroy (sch_server_t **self_p)
         return;
     sch_server_t *self = *self_p;
     atomic_store (&self->ready, false);
+    s_sender_stop (self);
     zh_ops_destroy (&self->ops);
     zpoller_destroy (&self->poller);
     zsock_destroy (&self->dispatch);
@@ -465,6 +491,12 @@ sch_server_destroy (sch_server_t **self_p)
     for (size_t i = 0; self->held && i < self->held_count; i++)
         proto_dispatch_destroy (&self->held[i]);
     free (self->held);
+    free (self->sending);
+    proto_frame_free (&self->send_frame);
+    if (self->held_sync_made) {
+        pthread_cond_destroy (&self->held_cond);
+        pthread_mutex_destroy (&self->held_lock);
+    }
     proto_frame_free (&self->frame);
     free (self->exp_events);
     free (self->events);
@@ -1196,11 +1228,10 @@ static void
 s_send (sch_server_t *self, proto_dispatch_t **ds, size_t n)
 {
     void *h = zsock_resolve (self->dispatch);
-    int64_t live = 0;
-    s_capacity (self, zh_clock_mono_ms (), &live);
+    int64_t live = atomic_load (&self->live_deliverers);
     size_t per_frame = live > 1 ? (n + (size_t)live - 1) / (size_t)live : n;
     int64_t now = zh_clock_wall_ms (); /* lateness as sent: after the lease's commit */
-    proto_frame_t *frame = &self->frame;
+    proto_frame_t *frame = &self->send_frame;
     size_t unsent = 0, in_frame_from = 0;
     for (size_t i = 0; i < n; i++) {
         proto_dispatch_t *d = ds[i];
@@ -1242,22 +1273,90 @@ s_send (sch_server_t *self, proto_dispatch_t **ds, size_t n)
                  (int64_t)unsent, NULL);
 }
 
-/* Sends the held dispatches that are due. */
-static void
-s_send_due (sch_server_t *self)
+/* Microseconds of the realtime clock (due times are wall-clock ms). */
+static int64_t
+s_wall_us (void)
 {
-    if (!self->held_count)
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* The sender thread: sends what is due, then sleeps until the next due
+ * time (at most a second: a wall-clock step is seen within it) or until
+ * s_hold brings more. */
+static void *
+s_sender_run (void *arg)
+{
+    sch_server_t *self = arg;
+    pthread_mutex_lock (&self->held_lock);
+    while (!self->sender_stop) {
+        int64_t now_us = s_wall_us ();
+        size_t n = 0;
+        while (n < self->held_count && self->held[n]->due_ms * 1000 <= now_us)
+            n++;
+        if (n) {
+            memcpy (self->sending, self->held, n * sizeof *self->held);
+            self->held_count -= n;
+            memmove (self->held, self->held + n, self->held_count * sizeof *self->held);
+            zh_gauge_set (self->held_g, (int64_t)self->held_count);
+            pthread_mutex_unlock (&self->held_lock);
+            s_send (self, self->sending, n);
+            pthread_mutex_lock (&self->held_lock);
+            continue;
+        }
+        int64_t wait_us = self->held_count ? self->held[0]->due_ms * 1000 - now_us : 1000000;
+        if (wait_us > 1000000)
+            wait_us = 1000000;
+        struct timespec ts;
+        clock_gettime (CLOCK_MONOTONIC, &ts);
+        int64_t ns = (int64_t)ts.tv_nsec + wait_us * 1000;
+        ts.tv_sec += (time_t)(ns / 1000000000);
+        ts.tv_nsec = (long)(ns % 1000000000);
+        pthread_cond_timedwait (&self->held_cond, &self->held_lock, &ts);
+    }
+    pthread_mutex_unlock (&self->held_lock);
+    return NULL;
+}
+
+static int
+s_held_sync_init (sch_server_t *self)
+{
+    pthread_condattr_t attr;
+    if (pthread_condattr_init (&attr) != 0)
+        return -1;
+    int rc = pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
+    if (rc == 0 && (rc = pthread_mutex_init (&self->held_lock, NULL)) == 0 &&
+        (rc = pthread_cond_init (&self->held_cond, &attr)) != 0)
+        pthread_mutex_destroy (&self->held_lock);
+    pthread_condattr_destroy (&attr);
+    self->held_sync_made = rc == 0;
+    return rc == 0 ? 0 : -1;
+}
+
+/* Starts the sender; from then on it owns the dispatch socket. */
+static int
+s_sender_start (sch_server_t *self)
+{
+    self->sender_stop = false;
+    if (pthread_create (&self->sender, NULL, s_sender_run, self) != 0)
+        return -1;
+    self->sender_started = true;
+    return 0;
+}
+
+/* Stops and joins the sender (what it holds stays in held). */
+static void
+s_sender_stop (sch_server_t *self)
+{
+    if (!self->sender_started)
         return;
-    int64_t now = zh_clock_wall_ms ();
-    size_t n = 0;
-    while (n < self->held_count && self->held[n]->due_ms <= now)
-        n++;
-    if (!n)
-        return;
-    s_send (self, self->held, n);
-    self->held_count -= n;
-    memmove (self->held, self->held + n, self->held_count * sizeof *self->held);
-    zh_gauge_set (self->held_g, (int64_t)self->held_count);
+    pthread_mutex_lock (&self->held_lock);
+    self->sender_stop = true;
+    pthread_cond_signal (&self->held_cond);
+    pthread_mutex_unlock (&self->held_lock);
+    pthread_join (self->sender, NULL);
+    self->sender_started = false;
 }
 
 /* Moves the turn's committed leases into held, in due order (a new one
@@ -1265,6 +1364,12 @@ s_send_due (sch_server_t *self)
 static void
 s_hold (sch_server_t *self, size_t leased)
 {
+    if (!leased)
+        return;
+    int64_t live = 0;
+    s_capacity (self, zh_clock_mono_ms (), &live);
+    atomic_store (&self->live_deliverers, live);
+    pthread_mutex_lock (&self->held_lock);
     for (size_t i = 0; i < leased; i++) {
         proto_dispatch_t *d = self->dispatches[i];
         size_t lo = 0, hi = self->held_count;
@@ -1282,12 +1387,15 @@ s_hold (sch_server_t *self, size_t leased)
         self->dispatches[i] = NULL;
     }
     zh_gauge_set (self->held_g, (int64_t)self->held_count);
+    pthread_cond_signal (&self->held_cond);
+    pthread_mutex_unlock (&self->held_lock);
 }
 
 /* A cancelled message's held dispatch is not sent. */
 static void
 s_held_drop (sch_server_t *self, const char *id)
 {
+    pthread_mutex_lock (&self->held_lock);
     for (size_t i = 0; i < self->held_count; i++) {
         if (strcmp (self->held[i]->id, id) != 0)
             continue;
@@ -1295,27 +1403,37 @@ s_held_drop (sch_server_t *self, const char *id)
         self->held_count--;
         memmove (self->held + i, self->held + i + 1, (self->held_count - i) * sizeof *self->held);
         zh_gauge_set (self->held_g, (int64_t)self->held_count);
-        return;
+        break;
     }
+    pthread_mutex_unlock (&self->held_lock);
+}
+
+/* Slots of held not in use. */
+static size_t
+s_held_room (sch_server_t *self)
+{
+    pthread_mutex_lock (&self->held_lock);
+    size_t room = self->held_cap - self->held_count;
+    pthread_mutex_unlock (&self->held_lock);
+    return room;
 }
 
 /* How far ahead a lease walk may reach now: ZHOOK_DISPATCH_LEAD_MS while
  * held is at most half full (the other half is room for what is due now). */
 static int64_t
-s_lead (const sch_server_t *self)
+s_lead (sch_server_t *self)
 {
-    return self->held_count < self->held_cap / 2 ? (int64_t)self->cfg->dispatch_lead_ms : 0;
+    return s_held_room (self) > self->held_cap / 2 ? (int64_t)self->cfg->dispatch_lead_ms : 0;
 }
 
-/* After the commit of leases and expiries: log the expiries, hold the
- * leases, send what is due. */
+/* After the commit of leases and expiries: log the expiries, hand the
+ * leases to the sender. */
 static void
 s_send_dispatches (sch_server_t *self, size_t leased, size_t expired)
 {
     for (size_t i = 0; i < expired; i++)
         s_log_event (self, &self->exp_events[i]);
     s_hold (self, leased);
-    s_send_due (self);
 }
 
 /* In the open batch (rc: how it went so far): ends expired leases (when
@@ -1330,8 +1448,9 @@ s_lease_commit (sch_server_t *self, sch_store_rc_t rc, int64_t now, bool expire,
     if (rc == SCH_STORE_OK && expire)
         rc = sch_store_expire (self->store, now, self->cfg->dispatch_batch, self->exp_events,
                                expired);
-    if (max > self->held_cap - self->held_count)
-        max = self->held_cap - self->held_count;
+    size_t room = s_held_room (self);
+    if (max > room)
+        max = room;
     if (rc == SCH_STORE_OK && max) {
         int64_t horizon = now + s_lead (self);
         rc = sch_store_lease (self->store, now, horizon, max, self->dispatches, leased);
@@ -1614,6 +1733,10 @@ int
 sch_server_run (sch_server_t *self)
 {
     int64_t due_ms, lease_ms;
+    if (s_sender_start (self) != 0) {
+        zh_error ("cannot start the dispatch sender thread", NULL);
+        return -1;
+    }
     if (sch_store_next (self->store, &due_ms, &lease_ms) != SCH_STORE_OK)
         due_ms = lease_ms = INT64_MAX;
     while (!zh_signal_stopping ()) {
@@ -1629,7 +1752,6 @@ sch_server_run (sch_server_t *self)
 
         if (s_subscribers_joined (self))
             s_heartbeat (self, now_mono);
-        s_send_due (self);
         bool more = s_turn (self, due_ms, lease_ms, true);
 
         /* how long nothing is due: heartbeat, purge, first due key (with
@@ -1652,8 +1774,6 @@ sch_server_run (sch_server_t *self)
             if (lease_ms != INT64_MAX)
                 wait = s_min (wait, lease_ms - now);
         }
-        if (self->held_count)
-            wait = s_min (wait, self->held[0]->due_ms - now);
         if (more || wait < 0)
             wait = 0;
         zpoller_wait (self->poller, (int)wait);
@@ -1664,7 +1784,7 @@ sch_server_run (sch_server_t *self)
      * transaction, well within the grace. */
     atomic_store (&self->ready, false);
     int64_t t0 = zh_clock_mono_ms ();
-    s_send_due (self);
+    s_sender_stop (self); /* what it had not sent yet stays held, given back below */
     s_turn (self, INT64_MAX, INT64_MAX, false);
     s_release_held (self);
     zh_info ("scheduler stopping: last batch committed, dispatch stopped", "i:last_batch_ms",
