@@ -334,6 +334,13 @@ scenario3 () {
             $1 ~ /^zhook_scheduler_dispatch_lateness_seconds_bucket\{le="0.01"\}/ { b = $NF }
             $1 == "zhook_scheduler_dispatch_lateness_seconds_count" { c = $NF }
             END { printf "%d\n", c - b }' "$ZH_TMP/s3_sch_metrics.txt")"
+        # the scheduler's synced commits meanwhile, and the slow ones
+        kv "$_s" s3_sch_commits "$(awk '$1 == "zhook_scheduler_commit_seconds_count" { print $NF }' \
+            "$ZH_TMP/s3_sch_metrics.txt")"
+        kv "$_s" s3_sch_commit_10ms "$(awk '
+            $1 ~ /^zhook_scheduler_commit_seconds_bucket\{le="0.01"\}/ { b = $NF }
+            $1 == "zhook_scheduler_commit_seconds_count" { c = $NF }
+            END { printf "%d\n", c - b }' "$ZH_TMP/s3_sch_metrics.txt")"
     fi
     sys_stop "$_s"
 }
@@ -508,6 +515,8 @@ s3_late_max_ms|3 lateness max (ms)|lo|-|<=20
 s3_late_min_ms|3 lateness min (ms; < 0 is early)|hi|-|-
 s3_late_10ms|3 messages > 10 ms late at the receiver|-|-|-
 s3_sch_late_10ms|3 ... > 10 ms late when dispatched|-|-|-
+s3_sch_commits|3 scheduler synced commits meanwhile|-|-|-
+s3_sch_commit_10ms|3 ... of them taking > 10 ms|-|-|-
 s3_steal_pct|3 machine stolen by the hypervisor (%)|-|-|-
 s4_load_s|4 load time of the backlog (s)|lo|-|-
 s4_pending|4 pending messages|hi|-|-
