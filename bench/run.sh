@@ -6,6 +6,7 @@
 #     BENCH_DELIVERERS=2 sh bench/run.sh               # two deliverers of 32
 #     BENCH_DLV_CONC=128 sh bench/run.sh               # ZHOOK_CONCURRENCY of each deliverer
 #     BENCH_DLV_ENV=ZHOOK_PREFETCH=0 sh bench/run.sh   # more deliverer settings
+#     BENCH_SCH_ENV=ZHOOK_DISPATCH_LEAD_MS=0 sh bench/run.sh  # more scheduler settings
 #
 # Scenarios (SCENARIOS below; 2 is measured during 1):
 #   1  ingest and delivery: wrk -t2 -c64 for BENCH_SECONDS (15) of immediate
