@@ -1533,6 +1533,28 @@ s_finish_attempt (sch_store_t *self, proto_record_t *rec, const proto_result_t *
     return rc;
 }
 
+/* In the open batch: the record of id when it is in flight in attempt;
+ * *rec NULL (and OK) when it is not, or is gone or unreadable. */
+static sch_store_rc_t
+s_load_attempt (sch_store_t *self, const char *id, uint32_t attempt, proto_record_t **rec)
+{
+    *rec = NULL;
+    sch_store_rc_t rc = s_batch_check (self);
+    if (rc != SCH_STORE_OK)
+        return rc;
+    proto_record_t *r = NULL;
+    rc = s_record_load (self, self->txn, id, &r);
+    if (rc == SCH_STORE_NOTFOUND || rc == SCH_STORE_INVALID)
+        return SCH_STORE_OK;
+    if (rc != SCH_STORE_OK)
+        return rc;
+    if (r->status == PROTO_ST_IN_FLIGHT && r->attempt == attempt)
+        *rec = r;
+    else
+        proto_record_destroy (&r);
+    return SCH_STORE_OK;
+}
+
 sch_store_rc_t
 sch_store_result (sch_store_t *self, const proto_result_t *result, int64_t now_ms, sch_event_t *ev)
 {
@@ -1540,16 +1562,9 @@ sch_store_result (sch_store_t *self, const proto_result_t *result, int64_t now_m
     ev->kind = SCH_EVENT_STALE;
     s_copy_trunc (ev->id, sizeof ev->id, result->id);
     ev->attempt = result->attempt;
-    sch_store_rc_t rc = s_batch_check (self);
-    if (rc != SCH_STORE_OK)
-        return rc;
     proto_record_t *rec;
-    rc = s_record_load (self, self->txn, result->id, &rec);
-    if (rc == SCH_STORE_NOTFOUND || rc == SCH_STORE_INVALID)
-        return SCH_STORE_OK;
-    if (rc != SCH_STORE_OK)
-        return rc;
-    if (rec->status == PROTO_ST_IN_FLIGHT && rec->attempt == result->attempt)
+    sch_store_rc_t rc = s_load_attempt (self, result->id, result->attempt, &rec);
+    if (rc == SCH_STORE_OK && rec)
         rc = s_finish_attempt (self, rec, result, now_ms, ev);
     proto_record_destroy (&rec);
     return rc;
@@ -1558,18 +1573,11 @@ sch_store_result (sch_store_t *self, const proto_result_t *result, int64_t now_m
 sch_store_rc_t
 sch_store_release (sch_store_t *self, const proto_dispatch_t *d, int64_t now_ms)
 {
-    sch_store_rc_t rc = s_batch_check (self);
-    if (rc != SCH_STORE_OK)
-        return rc;
     proto_record_t *rec;
-    rc = s_record_load (self, self->txn, d->id, &rec);
-    if (rc == SCH_STORE_NOTFOUND || rc == SCH_STORE_INVALID)
-        return SCH_STORE_OK;
-    if (rc != SCH_STORE_OK)
-        return rc;
+    sch_store_rc_t rc = s_load_attempt (self, d->id, d->attempt, &rec);
     sch_event_t ev;
     memset (&ev, 0, sizeof ev);
-    if (rec->status == PROTO_ST_IN_FLIGHT && rec->attempt == d->attempt)
+    if (rc == SCH_STORE_OK && rec)
         rc = s_defer_attempt (self, rec, d->due_ms > now_ms ? d->due_ms : now_ms, &ev);
     proto_record_destroy (&rec);
     return rc;
