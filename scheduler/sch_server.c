@@ -101,7 +101,7 @@ struct _sch_server_t {
     pthread_t sender;
     atomic_int_fast64_t live_deliverers; // for the sender's frame split, set by the loop
     int64_t blocked_horizon; // the last lease walk stopped short below this: keys <= it wait
-    proto_frame_t frame; // the batched frame being built (dispatches, replies)
+    proto_frame_t frame; // the batched frame being built (replies; dispatches: send_frame)
     int64_t next_hb_mono, next_purge_mono, store_retry_mono;
     s_rate_t rates[S_RATE_SLOTS];
     size_t rate_next;
@@ -783,10 +783,9 @@ s_after_commit (sch_server_t *self, s_req_t *req)
                      req->submit->request_id, "s:trace_id", trace_id, NULL);
     }
     else if (reply->status == 200 &&
-             (req->command->op == PROTO_OP_CANCEL || req->command->op == PROTO_OP_REPLAY)) {
+             (req->command->op == PROTO_OP_CANCEL || req->command->op == PROTO_OP_REPLAY))
         zh_info (req->command->op == PROTO_OP_CANCEL ? "cancelled" : "replayed", "s:id",
                  req->command->id, "s:request_id", req->command->request_id, NULL);
-    }
     else if (reply->status == 200 && reply->subscription_count == 1 && reply->subscriptions[0].id &&
              (req->command->op == PROTO_OP_SUB_CREATE || req->command->op == PROTO_OP_SUB_DELETE ||
               req->command->op == PROTO_OP_SUB_ROTATE || req->command->op == PROTO_OP_SUB_UPDATE)) {
